@@ -1,0 +1,41 @@
+# `make run` and `make test` work on a fresh Debian/Ubuntu machine as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages the test suite drives: namespaces and veth (iproute2),
+# traffic generators (iperf3), the browser for dashboard tests (chromium).
+TEST_APT := iproute2 iperf3 procps
+TEST_CMDS := ip iperf3 pkill
+
+.PHONY: run test bench system-test-deps clean
+
+$(VENV)/.runtime: pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+system-test-deps:
+	@missing=""; for c in $(TEST_CMDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $(TEST_APT)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT) >/dev/null; \
+	fi
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/trafficmon
+
+test: $(VENV)/.test system-test-deps
+	$(PY) -m pytest -ra
+
+bench: $(VENV)/.test system-test-deps
+	$(PY) bench/capture.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

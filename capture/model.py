@@ -1,0 +1,224 @@
+"""Plain result types the capture engine publishes.
+
+These are the only capture types `state` and `web` may depend on: immutable,
+JSON-friendly (`to_dict`), and free of sockets, threads or psutil objects, so a
+snapshot can be handed across threads (or, later, processes) as it is.
+Speeds are bytes per second; byte and packet counts are integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class Direction(IntEnum):
+    """Which way a frame moved relative to this host.
+
+    OUT and IN are the host's own upload and download. LOCAL is traffic between
+    two of the host's own addresses (loopback), FORWARDED is traffic the host
+    routed, bridged or merely saw; neither is mixed into upload/download.
+    """
+
+    OUT = 0
+    IN = 1
+    LOCAL = 2
+    FORWARDED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process behind a socket, as far as it could be found."""
+
+    pid: int
+    name: str
+    cmdline: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One flow (5-tuple on one interface) with cumulative bytes and speeds.
+
+    The first block of fields is the live monitor's JSON contract and must not
+    be renamed; the rest was added beside it.
+    """
+
+    id: str
+    local_addr: str
+    remote_addr: str
+    protocol: str
+    state: str
+    process_name: str
+    pid: int | None
+    upload_speed: float
+    download_speed: float
+    duration: float
+    bytes_sent: int
+    bytes_received: int
+    transport: str
+    family: str
+    interface: str
+    packets_sent: int
+    packets_received: int
+    cmdline: str
+    username: str
+    first_seen: float
+    last_seen: float
+    closed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    """Live aggregate of every connection one process owns."""
+
+    pid: int
+    name: str
+    cmdline: str
+    username: str
+    connections: int
+    upload_speed: float
+    download_speed: float
+    bytes_sent: int
+    bytes_received: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownBucket:
+    """Bytes no process could be found for yet, per transport ("tcp", "udp", ...)."""
+
+    transport: str
+    upload_speed: float
+    download_speed: float
+    bytes_sent: int
+    bytes_received: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceStats:
+    """Captured traffic of one monitored interface, next to the kernel's own counters."""
+
+    name: str
+    upload_speed: float
+    download_speed: float
+    bytes_sent: int
+    bytes_received: int
+    packets_sent: int
+    packets_received: int
+    local_bytes: int
+    forwarded_bytes: int
+    kernel_bytes_sent: int
+    kernel_bytes_received: int
+    up: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Host-wide upload/download (Direction OUT/IN only) since the engine started."""
+
+    upload_speed: float
+    download_speed: float
+    bytes_sent: int
+    bytes_received: int
+    packets_sent: int
+    packets_received: int
+    local_bytes: int
+    forwarded_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureHealth:
+    """How much the capture can be trusted right now.
+
+    `coverage` is captured bytes / the kernel's interface byte counters over the
+    last tick (None while the kernel moved nothing); below 1.0 means frames were
+    lost before or inside the capture.
+    """
+
+    running: bool
+    interfaces: tuple[str, ...]
+    packets: int
+    bytes: int
+    kernel_drops: int
+    malformed: int
+    bytes_attributed: int
+    bytes_unknown: int
+    coverage: float | None
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["interfaces"] = list(self.interfaces)
+        d["errors"] = list(self.errors)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One tick of the bandwidth-history ring (seed field names)."""
+
+    timestamp: float
+    upload: float
+    download: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Bytes one (process, remote host, transport) moved during one tick.
+
+    The accounting breakdown adds these up. A negative figure on the unknown
+    bucket (pid None, process "unknown") moves bytes to the process that was
+    found later for the same flow, so sums stay exact.
+    """
+
+    process: str
+    cmdline: str
+    pid: int | None
+    remote_ip: str
+    transport: str
+    bytes_sent: int
+    bytes_received: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the engine knows after one tick; immutable, safe to share."""
+
+    seq: int
+    timestamp: float
+    started: float
+    interval: float
+    connections: tuple[Connection, ...] = ()
+    processes: tuple[ProcessStats, ...] = ()
+    unknown: tuple[UnknownBucket, ...] = ()
+    interfaces: tuple[InterfaceStats, ...] = ()
+    totals: Totals = field(default_factory=lambda: Totals(0.0, 0.0, 0, 0, 0, 0, 0, 0))
+    health: CaptureHealth = field(
+        default_factory=lambda: CaptureHealth(False, (), 0, 0, 0, 0, 0, 0, None)
+    )
+    history: tuple[HistoryPoint, ...] = ()
+    usage: tuple[Usage, ...] = ()
+
+    @property
+    def uptime(self) -> float:
+        return max(0.0, self.timestamp - self.started)

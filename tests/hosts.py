@@ -1,0 +1,112 @@
+"""Test hosts: network namespaces joined by a veth pair, built and torn down by tests.
+
+Every address lives inside namespaces the test made (198.18.0.0/15 is the range
+reserved for benchmarking networks, fd00::/8 is unique-local), so test traffic
+never leaves the machine and never touches the host's own interfaces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+_counter = itertools.count(1)
+
+
+def netns_unavailable() -> str | None:
+    """Why namespace tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "needs root for ip netns and packet capture"
+    if shutil.which("ip") is None:
+        return "needs iproute2's ip command"
+    return None
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=30)
+
+
+@dataclass(frozen=True)
+class Host:
+    """One end of the test link: a namespace with one veth interface."""
+
+    netns: str
+    iface: str
+    ipv4: str
+    ipv6: str
+
+    def cmd(self, *args: str) -> list[str]:
+        """argv that runs `args` inside this host's namespace."""
+        return ["ip", "netns", "exec", self.netns, *args]
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh(*self.cmd(*args), check=check)
+
+    def popen(self, *args: str, **kw) -> subprocess.Popen:
+        """Start a process in the namespace; its PID is the real process's PID.
+
+        `ip netns exec` execs the command in place, so the returned PID is the
+        one whose sockets the capture engine must find.
+        """
+        return subprocess.Popen(self.cmd(*args), **kw)
+
+    def python(self, code: str, *args: str, **kw) -> subprocess.Popen:
+        return self.popen(sys.executable, "-c", code, *args, **kw)
+
+    def counters(self) -> dict[str, int]:
+        """The kernel's byte/packet counters of this host's veth end."""
+        base = f"/sys/class/net/{self.iface}/statistics/"
+        out = self.run("cat", *(base + n for n in ("tx_bytes", "rx_bytes", "tx_packets", "rx_packets")))
+        tx_b, rx_b, tx_p, rx_p = (int(x) for x in out.stdout.split())
+        return {"tx_bytes": tx_b, "rx_bytes": rx_b, "tx_packets": tx_p, "rx_packets": rx_p}
+
+
+@dataclass(frozen=True)
+class Link:
+    a: Host
+    b: Host
+
+
+def _kill_namespace_processes(netns: str) -> None:
+    pids = sh("ip", "netns", "pids", netns, check=False).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+@contextmanager
+def veth_link(mtu: int = 1500) -> Iterator[Link]:
+    """Two fresh namespaces `a` and `b` joined by veth, IPv4 and IPv6, removed on exit."""
+    n = next(_counter)
+    tag = f"{os.getpid() % 10000}x{n}"
+    link = Link(
+        a=Host(f"tm{tag}a", "tma", f"198.18.{n % 250}.1", f"fd54:4d:{n:x}::1"),
+        b=Host(f"tm{tag}b", "tmb", f"198.18.{n % 250}.2", f"fd54:4d:{n:x}::2"),
+    )
+    made: list[str] = []
+    try:
+        for h in (link.a, link.b):
+            sh("ip", "netns", "add", h.netns)
+            made.append(h.netns)
+            h.run("ip", "link", "set", "lo", "up")
+        sh("ip", "link", "add", f"v{tag}a", "type", "veth", "peer", "name", f"v{tag}b")
+        for h, end in ((link.a, f"v{tag}a"), (link.b, f"v{tag}b")):
+            sh("ip", "link", "set", end, "netns", h.netns)
+            h.run("ip", "link", "set", end, "name", h.iface)
+            h.run("ip", "link", "set", h.iface, "mtu", str(mtu), "up")
+            h.run("ip", "addr", "add", f"{h.ipv4}/24", "dev", h.iface)
+            h.run("ip", "-6", "addr", "add", f"{h.ipv6}/64", "dev", h.iface, "nodad")
+        yield link
+    finally:
+        for ns in made:
+            _kill_namespace_processes(ns)
+            sh("ip", "netns", "del", ns, check=False)
