@@ -42,7 +42,10 @@ class Connection:
     """One flow (5-tuple on one interface) with cumulative bytes and speeds.
 
     The first block of fields is the live monitor's JSON contract and must not
-    be renamed; the rest was added beside it.
+    be renamed; the rest was added beside it. `attribution` says how the
+    process was found: "socket" (its own socket), "listener" (the process
+    listening on its local port, the socket being gone), "peer" (the only live
+    process recently talking to the same remote endpoint), or "none".
     """
 
     id: str
@@ -67,6 +70,7 @@ class Connection:
     first_seen: float
     last_seen: float
     closed: bool = False
+    attribution: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

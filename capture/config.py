@@ -1,0 +1,30 @@
+"""Settings of the capture engine; every bound is a setting with a safe default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """What to capture and how the published figures are shaped.
+
+    `interfaces` empty means every interface that is up and not loopback
+    (re-evaluated as interfaces come and go); naming one selects it, loopback
+    included. `netns` names a network namespace (`ip netns` name or a path such
+    as /proc/PID/ns/net) to capture in instead of the engine's own.
+    `idle_timeout` closes flows without a close of their own (UDP, ICMP,
+    sockets of other hosts) after that long without a packet.
+    """
+
+    interfaces: tuple[str, ...] = ()
+    update_interval: float = 1.0
+    history_length: int = 60
+    speed_window: float = 1.0
+    linger: float = 5.0
+    idle_timeout: float = 30.0
+    snaplen: int = 128
+    capture_filter: str | None = None
+    netns: str | None = None
+    max_flows: int = 200_000
+    rcvbuf_bytes: int = 32 * 1024 * 1024

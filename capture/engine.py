@@ -1,0 +1,369 @@
+"""The capture engine: one sniffer thread, one attribution thread, one tick thread.
+
+The sniffer only parses frames and adds bytes into a dict (no per-packet lock,
+no per-packet queue); once per tick the tick thread swaps that dict out under a
+lock taken per batch of frames, turns it into connection records and publishes
+an immutable `Snapshot`. All engine threads live in the network namespace being
+captured, so every socket, netlink and /proc/thread-self look-up answers for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from capture.attribution import Attribution, FlowKey
+from capture.config import EngineConfig
+from capture.errors import CaptureError
+from capture.flows import IFACE, IN_B, IN_P, LOCAL_B, LOCAL_P, OUT_B, OUT_P, Tracker
+from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
+from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from capture.netns import enter, entered
+from capture.parse import NON_IP, Parser
+from capture.sources import FrameSource, open_source
+from capture.synwatch import SynWatch
+
+log = logging.getLogger(__name__)
+
+PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = 1, 2, 3, 4
+# Per-interface counters kept by the sniffer: the flow entry's six, then forwarded and unparsable.
+FWD_B, FWD_P, BAD_B, BAD_P = 6, 7, 8, 9
+_IFACE_SLOTS = 10
+_REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+_INTERFACE_RESCAN_TICKS = 5
+
+
+class _Capture:
+    """One monitored interface: its source (None while down) and the sniffer's counters."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source: FrameSource | None = None
+        self.syn: SynWatch | None = None
+        self.counters = [0] * _IFACE_SLOTS
+        self.rate_prev = [0] * _IFACE_SLOTS
+        self.error: str | None = None
+        self.failures = 0
+        self.retry_at = 0.0
+        self.kernel_prev: KernelCounters | None = None
+        self.kernel_base: KernelCounters | None = None
+
+
+class Engine:
+    """Captures, attributes and publishes; `start()` opens every capture socket up front."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._parser = Parser()
+        self._lock = threading.Lock()
+        self._flows: dict[FlowKey, list] = {}
+        self._local: frozenset[bytes] = frozenset()
+        self._captures: dict[str, _Capture] = {}
+        self._added: deque[_Capture] = deque()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._attribution = Attribution(config.netns)
+        self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout)
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
+        self._packets = 0
+        self._bytes = 0
+        self._drops = 0
+        self._started = time.time()
+        self._snapshot = Snapshot(seq=0, timestamp=self._started, started=self._started, interval=config.update_interval)
+
+    # -- public face ------------------------------------------------------
+
+    def start(self) -> None:
+        """Open all capture sockets now (as root), then start the threads.
+
+        Raises CaptureError naming the cause when capture cannot run at all.
+        """
+        with entered(self.config.netns):
+            self._local = local_addresses()
+            names = list(self.config.interfaces) or default_interfaces()
+            existing = {i.name for i in list_interfaces()}
+            missing = [n for n in names if n not in existing]
+            if missing:
+                raise CaptureError(f"no such interface: {', '.join(missing)}")
+            for name in names:
+                cap = _Capture(name)
+                self._open(cap)
+                self._captures[name] = cap
+        self._started = time.time()
+        self._attribution.start()
+        for target, name in ((self._sniff, "sniffer"), (self._ticker, "tick")):
+            t = threading.Thread(target=target, name=f"trafficmon-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        for cap in self._captures.values():
+            self._close(cap)
+        self._attribution.stop()
+
+    def _open(self, cap: _Capture) -> None:
+        """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""
+        cap.source = open_source(cap.name, self.config)
+        try:
+            cap.syn = SynWatch(cap.name, cap.source.linktype)
+        except (CaptureError, OSError) as exc:
+            log.warning("no SYN watch on %s, short connections may stay unattributed: %s", cap.name, exc)
+            return
+        self._attribution.watch(cap.syn)
+
+    def _close(self, cap: _Capture) -> None:
+        if cap.syn is not None:
+            self._attribution.unwatch(cap.syn)
+            cap.syn.close()
+        if cap.source is not None:
+            cap.source.close()
+        cap.source = cap.syn = None
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """Call `callback(snapshot)` from the tick thread after every tick."""
+        self._subscribers.append(callback)
+
+    # -- sniffer thread ---------------------------------------------------
+
+    def _sniff(self) -> None:
+        enter(self.config.netns)
+        poller = select.epoll()
+        by_fd: dict[int, _Capture] = {}
+        for cap in self._captures.values():
+            self._added.append(cap)
+        try:
+            while not self._stop.is_set():
+                while self._added:
+                    cap = self._added.popleft()
+                    if cap.source is not None:
+                        by_fd[cap.source.fileno()] = cap
+                        poller.register(cap.source.fileno(), select.EPOLLIN)
+                for fd, _ev in poller.poll(0.2):
+                    cap = by_fd.get(fd)
+                    if cap is None or cap.source is None:
+                        continue
+                    try:
+                        self._drain(cap, cap.source)
+                    except OSError as exc:
+                        poller.unregister(fd)
+                        del by_fd[fd]
+                        self._fail(cap, f"capture on {cap.name} failed: {exc.strerror or exc}")
+        finally:
+            poller.close()
+
+    def _drain(self, cap: _Capture, source: FrameSource) -> None:
+        """Parse everything the source has ready into the flow dict."""
+        frames = source.read()
+        if not frames:
+            return
+        parse = self._parser.parse
+        linktype = source.linktype
+        local = self._local
+        ifc = cap.counters
+        iface = cap.name
+        new: list[FlowKey] = []
+        with self._lock:
+            flows = self._flows
+            for buf, off, caplen, wirelen, pkttype in frames:
+                k = parse(buf, off, caplen, linktype)
+                if k is None:
+                    ifc[BAD_B] += wirelen
+                    ifc[BAD_P] += 1
+                    continue
+                proto, src, sport, dst, dport = k
+                if pkttype == PACKET_OUTGOING:
+                    if dst in local:
+                        slot = LOCAL_B
+                    elif src in local or proto == NON_IP:
+                        slot = OUT_B
+                    else:
+                        ifc[FWD_B] += wirelen
+                        ifc[FWD_P] += 1
+                        continue
+                    key = k
+                elif pkttype == PACKET_OTHERHOST:
+                    ifc[FWD_B] += wirelen
+                    ifc[FWD_P] += 1
+                    continue
+                elif dst in local:
+                    if src in local:
+                        continue  # the receiving copy of loopback traffic, counted when sent
+                    slot = IN_B
+                    key = (proto, dst, dport, src, sport)
+                elif src in local:
+                    slot = OUT_B
+                    key = k
+                elif pkttype in (PACKET_BROADCAST, PACKET_MULTICAST) or proto == NON_IP:
+                    slot = IN_B
+                    key = (proto, dst, dport, src, sport)
+                else:
+                    ifc[FWD_B] += wirelen
+                    ifc[FWD_P] += 1
+                    continue
+                e = flows.get(key)
+                if e is None:
+                    if len(flows) >= self.config.max_flows:
+                        key = (proto, b"", 0, b"", 0)
+                        e = flows.get(key)
+                    if e is None:
+                        e = flows[key] = [0, 0, 0, 0, 0, 0, iface]
+                        new.append(key)
+                e[slot] += wirelen
+                e[slot + 1] += 1
+                ifc[slot] += wirelen
+                ifc[slot + 1] += 1
+        if new:
+            self._attribution.submit(new)
+
+    # -- tick thread ------------------------------------------------------
+
+    def _ticker(self) -> None:
+        enter(self.config.netns)
+        kernel = CounterReader()
+        interval = self.config.update_interval
+        last = time.monotonic()
+        due = last + interval
+        ticks = 0
+        try:
+            while not self._stop.wait(max(0.0, due - time.monotonic())):
+                now = time.monotonic()
+                due = max(due + interval, now + interval / 10)
+                ticks += 1
+                try:
+                    self._tick(now - last, now, kernel, rescan=ticks % _INTERFACE_RESCAN_TICKS == 0)
+                except Exception:  # a bad tick must not stop publishing
+                    log.exception("tick failed")
+                last = now
+        finally:
+            kernel.close()
+
+    def _tick(self, dt: float, mono: float, kernel: CounterReader, rescan: bool) -> None:
+        wall = time.time()
+        with self._lock:
+            deltas, self._flows = self._flows, {}
+        self._local = local_addresses()
+        self._maintain_captures(mono, rescan)
+        states = self._attribution.request_states()
+        result = self._tracker.tick(deltas, dt, wall, mono, self._attribution, states)
+        interfaces, totals, coverage = self._interfaces(dt, kernel.read())
+        health = CaptureHealth(
+            running=any(c.source is not None for c in self._captures.values()),
+            interfaces=tuple(self._captures),
+            packets=self._packets,
+            bytes=self._bytes,
+            kernel_drops=self._drops,
+            malformed=self._parser.malformed,
+            bytes_attributed=result.bytes_attributed,
+            bytes_unknown=result.bytes_unknown,
+            coverage=coverage,
+            errors=tuple(c.error for c in self._captures.values() if c.error),
+        )
+        self._history.append(HistoryPoint(wall, totals.upload_speed, totals.download_speed))
+        snap = Snapshot(
+            seq=self._snapshot.seq + 1,
+            timestamp=wall,
+            started=self._started,
+            interval=self.config.update_interval,
+            connections=result.connections,
+            processes=result.processes,
+            unknown=result.unknown,
+            interfaces=interfaces,
+            totals=totals,
+            health=health,
+            history=tuple(self._history),
+            usage=result.usage,
+        )
+        self._snapshot = snap
+        for callback in list(self._subscribers):
+            try:
+                callback(snap)
+            except Exception:
+                log.exception("snapshot subscriber failed")
+
+    def _interfaces(self, dt: float, kernel: dict[str, KernelCounters]) -> tuple[tuple[InterfaceStats, ...], Totals, float | None]:
+        out: list[InterfaceStats] = []
+        sums = [0] * _IFACE_SLOTS
+        speed = [0.0, 0.0]
+        captured_delta = kernel_delta = 0
+        for cap in self._captures.values():
+            now = list(cap.counters)
+            delta = [a - b for a, b in zip(now, cap.rate_prev)]
+            cap.rate_prev = now
+            if cap.source is not None:
+                try:
+                    self._drops += cap.source.stats()[1]
+                except OSError:
+                    pass
+            up_s = delta[OUT_B] / dt if dt > 0 else 0.0
+            down_s = delta[IN_B] / dt if dt > 0 else 0.0
+            speed[0] += up_s
+            speed[1] += down_s
+            frames = sum(delta[i] for i in (OUT_P, IN_P, LOCAL_P, FWD_P, BAD_P))
+            nbytes = sum(delta[i] for i in (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B))
+            self._packets += frames
+            self._bytes += nbytes
+            k = kernel.get(cap.name)
+            if k is not None:
+                if cap.kernel_base is None:
+                    cap.kernel_base = k
+                if cap.kernel_prev is not None and cap.source is not None:
+                    kernel_delta += (k.rx_bytes - cap.kernel_prev.rx_bytes) + (k.tx_bytes - cap.kernel_prev.tx_bytes)
+                    captured_delta += nbytes
+                cap.kernel_prev = k
+            for i in range(_IFACE_SLOTS):
+                sums[i] += now[i]
+            base = cap.kernel_base
+            out.append(InterfaceStats(
+                name=cap.name, upload_speed=up_s, download_speed=down_s,
+                bytes_sent=now[OUT_B], bytes_received=now[IN_B],
+                packets_sent=now[OUT_P], packets_received=now[IN_P],
+                local_bytes=now[LOCAL_B], forwarded_bytes=now[FWD_B],
+                kernel_bytes_sent=(k.tx_bytes - base.tx_bytes) if k and base else 0,
+                kernel_bytes_received=(k.rx_bytes - base.rx_bytes) if k and base else 0,
+                up=cap.source is not None, error=cap.error,
+            ))
+        totals = Totals(speed[0], speed[1], sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
+        coverage = captured_delta / kernel_delta if kernel_delta > 0 else None
+        return tuple(out), totals, coverage
+
+    def _fail(self, cap: _Capture, message: str) -> None:
+        """Record a capture failure; the tick thread re-opens with back-off."""
+        log.warning("%s", message)
+        self._close(cap)
+        cap.error = message
+        cap.retry_at = time.monotonic() + _REOPEN_BACKOFF[min(cap.failures, len(_REOPEN_BACKOFF) - 1)]
+        cap.failures += 1
+
+    def _maintain_captures(self, mono: float, rescan: bool) -> None:
+        """Re-open failed captures when due; follow interfaces coming and going by default."""
+        if rescan and not self.config.interfaces:
+            present = default_interfaces()
+            for name in present:
+                if name not in self._captures:
+                    self._captures[name] = _Capture(name)
+                    self._captures[name].retry_at = mono
+            for name, cap in list(self._captures.items()):
+                if cap.source is None and name not in present:
+                    del self._captures[name]
+        for cap in list(self._captures.values()):
+            if cap.source is not None or mono < cap.retry_at:
+                continue
+            try:
+                self._open(cap)
+            except CaptureError as exc:
+                self._fail(cap, str(exc))
+                continue
+            cap.error = None
+            cap.failures = 0
+            self._added.append(cap)

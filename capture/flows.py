@@ -1,0 +1,290 @@
+"""Per-tick flow deltas -> connection records, process aggregates and unknown buckets.
+
+The sniffer only adds bytes into a dict; everything that needs time, owners or
+history happens here, once per tick, in the tick thread. Bytes counted while a
+flow had no owner sit in the unknown bucket of its transport and move to the
+process when one is found, so no byte is dropped or counted twice.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from capture.attribution import Attribution, FlowKey
+from capture.model import Connection, Owner, ProcessStats, UnknownBucket, Usage
+from capture.parse import NON_IP
+from capture.rates import RateWindow
+
+# Layout of a sniffer flow entry: bytes/packets per direction, then the interface.
+OUT_B, OUT_P, IN_B, IN_P, LOCAL_B, LOCAL_P, IFACE = range(7)
+
+_PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 136: "UDPLite", 132: "SCTP", 47: "GRE", 50: "ESP"}
+_CLOSED_TCP = {"TIME_WAIT", "CLOSE", "CLOSED"}
+
+
+def protocol_name(proto: int) -> str:
+    if proto == NON_IP:
+        return "non-IP"
+    return _PROTOCOL_NAMES.get(proto, f"IP-{proto}")
+
+
+def transport_name(proto: int) -> str:
+    return protocol_name(proto).lower()
+
+
+def format_ip(addr: bytes) -> str:
+    if len(addr) == 4:
+        return socket.inet_ntop(socket.AF_INET, addr)
+    if len(addr) == 16:
+        return socket.inet_ntop(socket.AF_INET6, addr)
+    return ""
+
+
+def format_endpoint(addr: bytes, port: int) -> str:
+    ip = format_ip(addr)
+    return f"[{ip}]:{port}" if len(addr) == 16 else f"{ip}:{port}"
+
+
+@dataclass(slots=True)
+class _Conn:
+    key: FlowKey
+    iface: str
+    first_seen: float
+    last_seen: float
+    last_active: float
+    rate: RateWindow
+    sent: int = 0
+    received: int = 0
+    packets_sent: int = 0
+    packets_received: int = 0
+    tick_sent: int = 0
+    tick_received: int = 0
+    unknown_sent: int = 0
+    unknown_received: int = 0
+    owner: Owner | None = None
+    state: str = "UNKNOWN"
+    how: str = "none"
+    closed_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Acc:
+    """Cumulative bytes and speed of one process or unknown bucket."""
+
+    rate: RateWindow
+    sent: int = 0
+    received: int = 0
+    tick_sent: int = 0
+    tick_received: int = 0
+    last_active: float = 0.0
+    owner: Owner | None = None
+    connections: int = 0
+
+
+@dataclass
+class TickResult:
+    connections: tuple[Connection, ...]
+    processes: tuple[ProcessStats, ...]
+    unknown: tuple[UnknownBucket, ...]
+    usage: tuple[Usage, ...]
+    bytes_attributed: int
+    bytes_unknown: int
+
+
+@dataclass
+class Tracker:
+    """All live connection state; used by the tick thread only."""
+
+    speed_window: float
+    linger: float
+    idle_timeout: float
+    conns: dict[FlowKey, _Conn] = field(default_factory=dict)
+    processes: dict[int, _Acc] = field(default_factory=dict)
+    unknown: dict[str, _Acc] = field(default_factory=dict)
+    bytes_attributed: int = 0
+    bytes_unknown: int = 0
+
+    def tick(self, deltas: dict[FlowKey, list], dt: float, wall: float, mono: float,
+             attribution: Attribution, states: dict[FlowKey, str]) -> TickResult:
+        usage: defaultdict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for key, e in deltas.items():
+            c = self.conns.get(key)
+            if c is None:
+                c = self.conns[key] = _Conn(key, e[IFACE], wall, wall, mono, RateWindow(self.speed_window))
+            sent = e[OUT_B] + e[LOCAL_B]
+            c.sent += sent
+            c.received += e[IN_B]
+            c.packets_sent += e[OUT_P] + e[LOCAL_P]
+            c.packets_received += e[IN_P]
+            c.tick_sent += sent
+            c.tick_received += e[IN_B]
+            c.last_seen, c.last_active, c.iface, c.closed_at = wall, mono, e[IFACE], None
+            if c.owner is None:
+                self._adopt(c, attribution, usage)
+            acc = self._acc_of(c)
+            acc.sent += sent
+            acc.received += e[IN_B]
+            acc.tick_sent += sent
+            acc.tick_received += e[IN_B]
+            acc.last_active = mono
+            if c.owner is None:
+                c.unknown_sent += sent
+                c.unknown_received += e[IN_B]
+                self.bytes_unknown += sent + e[IN_B]
+            else:
+                self.bytes_attributed += sent + e[IN_B]
+            if e[OUT_B] or e[IN_B]:
+                u = usage[_usage_key(c)]
+                u[0] += e[OUT_B]
+                u[1] += e[IN_B]
+
+        retry: list[FlowKey] = []
+        gone: list[FlowKey] = []
+        for key, c in self.conns.items():
+            c.rate.add(dt, c.tick_sent, c.tick_received)
+            c.tick_sent = c.tick_received = 0
+            if c.owner is None and key[0] != NON_IP:
+                self._adopt(c, attribution, usage)
+                if c.owner is None and mono - c.last_active < self.idle_timeout:
+                    retry.append(key)
+            self._update_state(c, states, wall, mono)
+            if c.closed_at is not None and wall - c.closed_at >= self.linger:
+                gone.append(key)
+        for key in gone:
+            del self.conns[key]
+        if retry:
+            attribution.retry(retry)
+        attribution.expire(set(self.conns))
+        return TickResult(
+            connections=tuple(_publish(c) for c in self.conns.values() if c.key[0] != NON_IP),
+            processes=self._publish_processes(dt, mono),
+            unknown=self._publish_unknown(dt),
+            usage=tuple(
+                Usage(name, cmdline, pid, remote, transport, s, r)
+                for (name, cmdline, pid, remote, transport), (s, r) in usage.items() if s or r
+            ),
+            bytes_attributed=self.bytes_attributed,
+            bytes_unknown=self.bytes_unknown,
+        )
+
+    def _acc_of(self, c: _Conn) -> _Acc:
+        if c.owner is None:
+            t = transport_name(c.key[0])
+            acc = self.unknown.get(t)
+            if acc is None:
+                acc = self.unknown[t] = _Acc(RateWindow(self.speed_window))
+            return acc
+        acc = self.processes.get(c.owner.pid)
+        if acc is None or acc.owner != c.owner:
+            acc = self.processes[c.owner.pid] = _Acc(RateWindow(self.speed_window), owner=c.owner)
+        return acc
+
+    def _adopt(self, c: _Conn, attribution: Attribution, usage: defaultdict[tuple, list[int]]) -> None:
+        """Give `c` its owner if one was found, moving its unknown bytes along."""
+        found = attribution.owner(c.key)
+        if found is None:
+            return
+        moved_s, moved_r = c.unknown_sent, c.unknown_received
+        if moved_s or moved_r:
+            unknown = self._acc_of(c)
+            unknown.sent -= moved_s
+            unknown.received -= moved_r
+            u = usage[_usage_key(c)]
+            u[0] -= moved_s
+            u[1] -= moved_r
+        c.owner, c.state, c.how = found.owner, found.state, found.how
+        c.unknown_sent = c.unknown_received = 0
+        if moved_s or moved_r:
+            proc = self._acc_of(c)
+            proc.sent += moved_s
+            proc.received += moved_r
+            u = usage[_usage_key(c)]
+            u[0] += moved_s
+            u[1] += moved_r
+            self.bytes_unknown -= moved_s + moved_r
+            self.bytes_attributed += moved_s + moved_r
+
+    def _update_state(self, c: _Conn, states: dict[FlowKey, str], wall: float, mono: float) -> None:
+        proto = c.key[0]
+        if proto == socket.IPPROTO_TCP:
+            state = states.get(c.key)
+            if state is not None:
+                c.state = state
+            elif c.owner is not None and mono - c.last_active > 2 * self.speed_window + 1:
+                c.state = "CLOSED"
+            if c.state in _CLOSED_TCP and c.closed_at is None:
+                c.closed_at = wall
+        elif c.owner is not None and c.state == "UNKNOWN":
+            c.state = "NONE"
+        if c.closed_at is None and mono - c.last_active >= self.idle_timeout:
+            c.closed_at = wall
+
+    def _publish_processes(self, dt: float, mono: float) -> tuple[ProcessStats, ...]:
+        counts: defaultdict[int, int] = defaultdict(int)
+        for c in self.conns.values():
+            if c.owner is not None and c.closed_at is None:
+                counts[c.owner.pid] += 1
+        out: list[ProcessStats] = []
+        for pid, acc in list(self.processes.items()):
+            acc.rate.add(dt, acc.tick_sent, acc.tick_received)
+            acc.tick_sent = acc.tick_received = 0
+            if counts[pid] == 0 and acc.rate.idle and mono - acc.last_active > self.linger:
+                del self.processes[pid]
+                continue
+            o = acc.owner
+            assert o is not None
+            out.append(ProcessStats(pid, o.name, o.cmdline, o.username, counts[pid],
+                                    acc.rate.upload, acc.rate.download, acc.sent, acc.received))
+        return tuple(out)
+
+    def _publish_unknown(self, dt: float) -> tuple[UnknownBucket, ...]:
+        out: list[UnknownBucket] = []
+        for transport, acc in sorted(self.unknown.items()):
+            acc.rate.add(dt, acc.tick_sent, acc.tick_received)
+            acc.tick_sent = acc.tick_received = 0
+            out.append(UnknownBucket(transport, acc.rate.upload, acc.rate.download, acc.sent, acc.received))
+        return tuple(out)
+
+
+def _usage_key(c: _Conn) -> tuple:
+    t = transport_name(c.key[0])
+    remote = format_ip(c.key[3])
+    if c.owner is None:
+        return ("unknown", "", None, remote, t)
+    return (c.owner.name, c.owner.cmdline, c.owner.pid, remote, t)
+
+
+def _publish(c: _Conn) -> Connection:
+    proto, lip, lport, rip, rport = c.key
+    o = c.owner
+    family = "ipv6" if len(lip) == 16 else "ipv4"
+    has_ports = proto in (6, 17, 132, 136)
+    local = format_endpoint(lip, lport) if has_ports else format_ip(lip)
+    remote = format_endpoint(rip, rport) if has_ports else format_ip(rip)
+    return Connection(
+        id=f"{transport_name(proto)}-{local}-{remote}",
+        local_addr=local,
+        remote_addr=remote,
+        protocol=protocol_name(proto),
+        state=c.state,
+        process_name=o.name if o else "unknown",
+        pid=o.pid if o else None,
+        upload_speed=c.rate.upload,
+        download_speed=c.rate.download,
+        duration=max(0.0, c.last_seen - c.first_seen),
+        bytes_sent=c.sent,
+        bytes_received=c.received,
+        transport=transport_name(proto),
+        family=family,
+        interface=c.iface,
+        packets_sent=c.packets_sent,
+        packets_received=c.packets_received,
+        cmdline=o.cmdline if o else "",
+        username=o.username if o else "",
+        first_seen=c.first_seen,
+        last_seen=c.last_seen,
+        closed=c.closed_at is not None,
+        attribution=c.how,
+    )
