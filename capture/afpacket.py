@@ -246,7 +246,7 @@ class SocketSource(PacketSocketSource):
         try:
             for i, slot in enumerate(self._slots):
                 wirelen, address = recv(slot, snap, socket.MSG_TRUNC)
-                append((view, i * snap, wirelen if wirelen < snap else snap, wirelen, address[2]))
+                append((view, i * snap, wirelen if wirelen < snap else snap, wirelen, address[2]))  # noqa: FURB136 (no call per frame)
         except BlockingIOError:
             pass
         except OSError as exc:

@@ -36,13 +36,13 @@ class PcapSource:
         self.exhausted = False
         self._delivered = 0
         try:
-            file = open(self.iface, "rb")
+            file = open(self.iface, "rb")  # noqa: SIM115 (the reader owns it until close())
         except OSError as exc:
             raise CaptureError(f"cannot read {self.iface}: {exc.strerror or exc}") from exc
         try:
             # Handed an open file (not the path), because scapy leaves a path it
             # opened open when the contents turn out not to be a capture.
-            self._reader = RawPcapNgReader(file)  # falls back to RawPcapReader for pcap
+            self._reader = RawPcapNgReader(file)  # type: ignore[arg-type]  # falls back to RawPcapReader for pcap
         except (OSError, EOFError, Scapy_Exception) as exc:
             file.close()
             raise CaptureError(f"{self.iface} is not a pcap or pcapng file: {exc}") from exc

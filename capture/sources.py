@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from capture.afpacket import (
     LINKTYPE_ETHERNET,
-    CaptureLost,
     LINKTYPE_RAW,
     NEEDS_PRIVILEGE,
+    CaptureLost,
     SocketSource,
 )
 from capture.config import EngineConfig

@@ -206,11 +206,15 @@ def test_short_lived_downloads_are_attributed(link: Link, engine_a: Engine, peer
     client = start_peer(link.a, "http-get", f"http://{link.b.ipv4}:8000/blob", "100")
     peers.append(client)
     assert json.loads(wait_line(client, timeout=120))["bytes"] == 100 * 200_000
-    snap = settled(engine_a)
-    received = snap.totals.bytes_received - start.totals.bytes_received
-    attributed = process(snap, client.pid).bytes_received
-    assert received >= 100 * 200_000
-    assert attributed / received >= 0.95, f"{attributed} of {received} bytes attributed"
+
+    def share(snap: Snapshot) -> float:
+        received = snap.totals.bytes_received - start.totals.bytes_received
+        mine = [p.bytes_received for p in snap.processes if p.pid == client.pid]
+        return mine[0] / received if mine and received >= 100 * 200_000 else 0.0
+
+    # Flows whose sockets closed before the first look-up are retried: allow a few ticks.
+    snap = wait_for(engine_a, lambda s: share(s) >= 0.95, timeout=10)
+    assert share(snap) <= 1.0
 
 
 def test_unknown_bytes_are_kept_and_reported(link: Link, engine_a: Engine, peers):

@@ -1,0 +1,143 @@
+"""The `trafficmon` command with a fake engine: start order, start-up messages, failures, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import basic
+from tests.web.fakes import FakeEngine, build_snapshot
+from web.cli import main
+from web.config import SETTINGS
+from web.credentials import PASSWORD_FILE
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.env, raising=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def serve_then_stop(port: int, password_file: Path, seen: dict) -> threading.Thread:
+    """Wait for the server, call it with the stored password, then send SIGTERM to this process."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                seen["health"] = get(f"http://127.0.0.1:{port}/health", {})
+                break
+            except OSError:
+                time.sleep(0.05)
+        password = password_file.read_text().strip()
+        seen["stats"] = get(f"http://127.0.0.1:{port}/api/stats", basic("admin", password))
+        seen["anonymous"] = get(f"http://127.0.0.1:{port}/api/stats", {})
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_serves_until_sigterm_and_shows_a_generated_password_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    engine = FakeEngine(build_snapshot(seq=3))
+    port = free_port()
+    seen: dict = {}
+    helper = serve_then_stop(port, data / PASSWORD_FILE, seen)
+    argv = ["--port", str(port), "--data-dir", str(data), "--interfaces", "eth0"]
+    assert main(argv, engine_factory=lambda config: engine) == 0
+    helper.join(5)
+    assert engine.started and engine.stopped
+    assert seen["health"][0] == 200
+    assert seen["stats"][0] == 200 and seen["stats"][1]["seq"] == 3
+    assert seen["anonymous"] == (401, {"error": "authentication required"})
+
+    out = capsys.readouterr().out
+    password = (data / PASSWORD_FILE).read_text().strip()
+    assert f"trafficmon listening on http://127.0.0.1:{port}/" in out
+    assert f"generated password for user 'admin': {password}" in out
+    assert f"stored in {data / PASSWORD_FILE}; it will not be shown again" in out
+    assert "capturing on eth0, wlan0" in out  # what the engine reports it captures
+
+    engine = FakeEngine(build_snapshot(seq=4))
+    seen = {}
+    helper = serve_then_stop(port, data / PASSWORD_FILE, seen)
+    assert main(argv, engine_factory=lambda config: engine) == 0
+    helper.join(5)
+    out = capsys.readouterr().out
+    assert password not in out
+    assert f"user 'admin', password from {data / PASSWORD_FILE}" in out
+    assert seen["stats"][0] == 200
+
+
+def test_engine_config_comes_from_the_settings(tmp_path: Path) -> None:
+    given = []
+
+    def factory(config):
+        given.append(config)
+        return FakeEngine(start_error="stop here")
+
+    main(["--interfaces", "eth1,eth2", "--snaplen", "96", "--data-dir", str(tmp_path)], engine_factory=factory)
+    assert given[0].interfaces == ("eth1", "eth2")
+    assert given[0].snaplen == 96
+
+
+def test_capture_error_exits_2_with_one_line_before_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = FakeEngine(start_error="needs CAP_NET_RAW (run as root or grant the capability)")
+    code = main(["--data-dir", str(tmp_path / "data")], engine_factory=lambda config: engine)
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err == "trafficmon: cannot capture: needs CAP_NET_RAW (run as root or grant the capability)\n"
+    assert not (tmp_path / "data").exists()  # capture comes first: nothing was written
+
+
+def test_password_problem_exits_2_and_stops_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / PASSWORD_FILE).write_text("pw\n")
+    (tmp_path / PASSWORD_FILE).chmod(0o640)
+    engine = FakeEngine()
+    assert main(["--data-dir", str(tmp_path)], engine_factory=lambda config: engine) == 2
+    assert engine.stopped
+    assert capsys.readouterr().err.startswith(f"trafficmon: the password file {tmp_path / PASSWORD_FILE} is readable")
+
+
+def test_port_in_use_exits_1_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        engine = FakeEngine()
+        code = main(["--port", str(port), "--monitor-pass", "x"], engine_factory=lambda config: engine)
+    assert code == 1
+    assert engine.stopped
+    err = capsys.readouterr().err
+    assert err.startswith(f"trafficmon: cannot listen on 127.0.0.1:{port}: ")
+    assert err.count("\n") == 1

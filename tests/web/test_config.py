@@ -1,0 +1,186 @@
+"""Configuration: CLI over environment over defaults, validated whole, one line and exit 2 when bad."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capture.config import EngineConfig
+from web.config import SETTINGS, ConfigError, ServiceConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults() -> None:
+    config = load_config([], {})
+    assert config == ServiceConfig()
+    assert (config.host, config.port, config.monitor_user, config.monitor_pass) == ("127.0.0.1", 8080, "admin", None)
+    assert config.data_dir == Path("data")
+    assert config.metrics_public is False
+    assert config.cors_origins == ()
+    assert config.engine == EngineConfig()
+
+
+def test_cli_beats_environment_beats_default() -> None:
+    env = {"PORT": "9000", "HOST": "0.0.0.0", "UPDATE_INTERVAL": "2.5", "MONITOR_USER": "ops"}
+    config = load_config(["--port", "9100", "--update-interval=0.5"], env)
+    assert config.port == 9100  # CLI
+    assert config.engine.update_interval == 0.5  # CLI over env
+    assert config.host == "0.0.0.0"  # env
+    assert config.monitor_user == "ops"  # env
+    assert config.engine.history_length == EngineConfig().history_length  # default
+
+
+def test_every_setting_from_environment_and_flag() -> None:
+    env = {
+        "HOST": "::1",
+        "PORT": "0",
+        "UPDATE_INTERVAL": "0.25",
+        "HISTORY_LENGTH": "3600",
+        "CORS_ORIGINS": "https://a.example, http://b.example:8080/ ,https://a.example:443",
+        "MONITOR_USER": "me",
+        "MONITOR_PASS": "pw with spaces",
+        "METRICS_PUBLIC": "yes",
+        "DATA_DIR": "/var/lib/trafficmon",
+        "TRAFFIC_CAP_GB": "1000",
+        "LOG_LEVEL": "debug",
+        "INTERFACES": "eth0, wlan0,eth0",
+        "SPEED_WINDOW": "3",
+        "LINGER": "0",
+        "IDLE_TIMEOUT": "60",
+        "SNAPLEN": "256",
+        "CAPTURE_FILTER": "tcp port 443",
+        "NETNS": "blue",
+        "MAX_FLOWS": "5000",
+        "RCVBUF_BYTES": "1048576",
+        "MAX_BODY_BYTES": "2048",
+        "MAX_CONNECTIONS_LIMIT": "50",
+        "WS_MAX_MSG_SIZE": "4096",
+        "WS_QUEUE": "8",
+        "WS_HEARTBEAT": "15",
+        "WS_SEND_TIMEOUT": "5",
+        "WS_MAX_CLIENTS": "7",
+        "WS_MAX_CONNECTIONS": "20",
+        "WS_SNDBUF": "0",
+        "METRICS_TOP_PROCESSES": "0",
+    }
+    assert {s.env for s in SETTINGS} == set(env), "the test must cover every setting"
+    from_env = load_config([], env)
+    args = []
+    for setting in SETTINGS:
+        if setting.is_bool:
+            args.append(setting.flag)
+        else:
+            args.append(f"{setting.flag}={env[setting.env]}")
+    assert load_config(args, {}) == from_env
+    assert from_env.host == "::1"
+    assert from_env.cors_origins == ("https://a.example", "http://b.example:8080")
+    assert from_env.monitor_pass == "pw with spaces"
+    assert from_env.metrics_public is True
+    assert from_env.traffic_cap_gb == 1000.0
+    assert from_env.log_level == "DEBUG"
+    assert from_env.engine == EngineConfig(
+        interfaces=("eth0", "wlan0"),
+        update_interval=0.25,
+        history_length=3600,
+        speed_window=3.0,
+        linger=0.0,
+        idle_timeout=60.0,
+        snaplen=256,
+        capture_filter="tcp port 443",
+        netns="blue",
+        max_flows=5000,
+        rcvbuf_bytes=1048576,
+    )
+    assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
+
+
+def test_boolean_flag_can_switch_off_the_environment() -> None:
+    assert load_config(["--no-metrics-public"], {"METRICS_PUBLIC": "1"}).metrics_public is False
+
+
+def test_empty_password_counts_as_unset() -> None:
+    assert load_config([], {"MONITOR_PASS": ""}).monitor_pass is None
+
+
+def test_password_is_not_in_the_repr() -> None:
+    assert "hunter2" not in repr(load_config([], {"MONITOR_PASS": "hunter2"}))
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--port", "0x50"], {}, "--port='0x50': expected a whole number between 0 and 65535"),
+        ([], {"PORT": "70000"}, "PORT='70000': must be between 0 and 65535"),
+        ([], {"UPDATE_INTERVAL": "0"}, "UPDATE_INTERVAL='0': must be at least 0.05 and at most 3600"),
+        ([], {"UPDATE_INTERVAL": "nan"}, "UPDATE_INTERVAL='nan': expected a finite number"),
+        ([], {"HOST": "bad host!"}, "HOST='bad host!': expected an IP address or a host name"),
+        ([], {"CORS_ORIGINS": "*"}, "CORS_ORIGINS='*': '*' is not allowed with authentication"),
+        ([], {"CORS_ORIGINS": "example.org"}, "'example.org' is not an origin like https://example.org:8443"),
+        ([], {"CORS_ORIGINS": "https://x.org/app"}, "'https://x.org/app' must be scheme://host[:port] only"),
+        ([], {"MONITOR_USER": "a:b"}, "MONITOR_USER='a:b': must be non-empty, without ':'"),
+        ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': expected one of 1/0"),
+        ([], {"TRAFFIC_CAP_GB": "0"}, "TRAFFIC_CAP_GB='0': must be more than 0"),
+        ([], {"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB='-5': must be more than 0"),
+        ([], {"INTERFACES": "eth0,a/b"}, "INTERFACES='eth0,a/b': 'a/b' is not an interface name"),
+        ([], {"INTERFACES": "averyveryverylongname"}, "is not an interface name"),
+        ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be between 64 and 65535"),
+        ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': expected DEBUG, INFO, WARNING or ERROR"),
+        ([], {"WS_QUEUE": "0"}, "WS_QUEUE='0': must be between 1 and 10000"),
+        (["--bogus"], {}, "unrecognized arguments: --bogus"),
+        (["--port"], {}, "argument --port: expected one argument"),
+        ([], {"WS_SEND_TIMEOUT": "1", "UPDATE_INTERVAL": "2"},
+         "WS_SEND_TIMEOUT (1) must be at least UPDATE_INTERVAL (2)"),
+    ],
+)
+def test_bad_values(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(argv, env)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(["--port", "x"], {"SNAPLEN": "1", "WS_QUEUE": "-1"})
+    assert str(caught.value).count(";") == 2
+    for name in ("--port", "SNAPLEN", "WS_QUEUE"):
+        assert name in str(caught.value)
+
+
+def run_module(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    return subprocess.run(
+        [sys.executable, "-m", "web", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_bad_flag_exits_2_with_one_line() -> None:
+    result = run_module("--port", "0x50")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == "trafficmon: --port='0x50': expected a whole number between 0 and 65535\n"
+
+
+def test_bad_environment_exits_2_with_one_line() -> None:
+    result = run_module(UPDATE_INTERVAL="fast")
+    assert result.returncode == 2
+    assert result.stderr == "trafficmon: UPDATE_INTERVAL='fast': expected a number\n"
+
+
+def test_help_names_every_environment_variable() -> None:
+    result = run_module("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for setting in SETTINGS:
+        assert f"{setting.flag}" in text
+        assert f"[env {setting.env}, default" in text

@@ -1,0 +1,406 @@
+"""The service's configuration: CLI flags over environment variables over defaults.
+
+Every setting is one row of `SETTINGS`: the environment variable (the seeds'
+names are kept), the `--flag` derived from it, the field it fills and a parser
+that says what a good value is. Defaults are not repeated here: they are the
+field defaults of `ServiceConfig` and, for capture, of `capture.EngineConfig`,
+so the engine keeps owning its own safe bounds.
+
+Everything is parsed and validated before anything starts, and every problem is
+reported on one line (`ConfigError`), so a typo never leaves a half-started
+root process behind.
+
+Accounting settings (billing period, thresholds, time zone…) belong to
+`state`, which owns its config and reads it with its own `from_env`. They join
+in `load_config`, at the spot marked there, as one more section of
+`ServiceConfig`; `DATA_DIR` and `TRAFFIC_CAP_GB` are parsed here until then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+from urllib.parse import urlsplit
+
+from capture.config import EngineConfig
+
+Section = Literal["service", "engine"]
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything the service runs with, validated as a whole.
+
+    `engine` is handed to the capture engine as it is; the other fields are the
+    web service's own. `monitor_pass` None means "generate one and store it in
+    `data_dir`" (see `web.credentials`).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cors_origins: tuple[str, ...] = ()
+    monitor_user: str = "admin"
+    monitor_pass: str | None = field(default=None, repr=False)
+    metrics_public: bool = False
+    data_dir: Path = Path("data")
+    traffic_cap_gb: float | None = None
+    log_level: str = "INFO"
+    max_body_bytes: int = 1024 * 1024
+    max_connections_limit: int = 10_000
+    ws_max_msg_size: int = 64 * 1024
+    ws_queue: int = 16
+    ws_heartbeat: float = 30.0
+    ws_send_timeout: float = 10.0
+    ws_max_clients: int = 100
+    ws_max_connections: int = 1000
+    ws_sndbuf: int = 256 * 1024
+    metrics_top_processes: int = 10
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+
+# Value parsers: each takes the raw string and returns the typed value or raises
+# ValueError with what a good value looks like.
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    """An integer within [low, high]; hex or other bases are refused on purpose."""
+
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"[+-]?\d+", raw.strip()):
+            raise ValueError(f"expected a whole number between {low} and {high}")
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float, *, allow_low: bool = True) -> Callable[[str], float]:
+    """A finite decimal number within the range (`allow_low=False`: strictly above `low`)."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        too_low = value < low if allow_low else value <= low
+        if too_low or value > high:
+            bound = "at least" if allow_low else "more than"
+            raise ValueError(f"must be {bound} {low:g} and at most {high:g}")
+        return value
+
+    return parse
+
+
+def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An empty value means "not set" (None), anything else goes to `parse`."""
+
+    def wrapped(raw: str) -> Any:
+        return None if raw.strip() == "" else parse(raw)
+
+    return wrapped
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+
+
+def host(raw: str) -> str:
+    """An IP address or a host name to bind to."""
+    value = raw.strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError("expected an IP address or a host name")
+    return value
+
+
+def user_name(raw: str) -> str:
+    """Basic auth puts user and password on one line split at the first colon."""
+    if raw == "" or ":" in raw or any(ord(c) < 32 for c in raw):
+        raise ValueError("must be non-empty, without ':' or control characters")
+    return raw
+
+
+def password(raw: str) -> str | None:
+    """An empty password counts as unset: one is generated rather than accepting none."""
+    if raw == "":
+        return None
+    if any(ord(c) < 32 for c in raw):
+        raise ValueError("must not contain control characters")
+    return raw
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated scheme://host[:port] origins; '*' is refused because auth is on.
+
+    Normalised the way browsers send `Origin` (lower-case host, no default port),
+    so a plain string comparison decides.
+    """
+    result = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            raise ValueError("'*' is not allowed with authentication; list the origins")
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{item!r} is not an origin like https://example.org:8443")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"{item!r} must be scheme://host[:port] only")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{item!r} has a bad port") from None
+        name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+            result.append(f"{parts.scheme}://{name}")
+        else:
+            result.append(f"{parts.scheme}://{name}:{port}")
+    return tuple(dict.fromkeys(result))
+
+
+_IFNAME = re.compile(r"[^\s/:]{1,15}")
+
+
+def interfaces(raw: str) -> tuple[str, ...]:
+    """Comma-separated interface names (Linux: at most 15 bytes, no '/', ':' or spaces)."""
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for name in names:
+        if not _IFNAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an interface name")
+    return names
+
+
+def text(max_length: int) -> Callable[[str], str | None]:
+    """Free text (a BPF filter, a namespace name); empty means unset."""
+
+    def parse(raw: str) -> str | None:
+        value = raw.strip()
+        if len(value) > max_length:
+            raise ValueError(f"longer than {max_length} characters")
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+    return parse
+
+
+def directory(raw: str) -> Path:
+    if raw.strip() == "" or "\0" in raw:
+        raise ValueError("expected a directory path")
+    return Path(raw)
+
+
+def log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value: where it is read from and what it may be."""
+
+    env: str
+    section: Section
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.env.lower().replace("_", "-")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is boolean
+
+
+MIB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "service", "host", host, "address to listen on"),
+    Setting("PORT", "service", "port", integer(0, 65535), "TCP port to listen on (0: any free)"),
+    Setting("UPDATE_INTERVAL", "engine", "update_interval", number(0.05, 3600),
+            "seconds between ticks (snapshots, WebSocket updates)"),
+    Setting("HISTORY_LENGTH", "engine", "history_length", integer(1, 1_000_000),
+            "seconds of live bandwidth history kept (one point per tick)"),
+    Setting("CORS_ORIGINS", "service", "cors_origins", origins,
+            "comma-separated origins allowed to call the API from a browser"),
+    Setting("MONITOR_USER", "service", "monitor_user", user_name, "basic auth user"),
+    Setting("MONITOR_PASS", "service", "monitor_pass", password,
+            "basic auth password (unset: generated once and stored in DATA_DIR); prefer the "
+            "environment, as command lines are visible to other users"),
+    Setting("METRICS_PUBLIC", "service", "metrics_public", boolean,
+            "serve /metrics without authentication"),
+    Setting("DATA_DIR", "service", "data_dir", directory,
+            "directory for the database and the generated password"),
+    Setting("TRAFFIC_CAP_GB", "service", "traffic_cap_gb",
+            optional(number(0, 1e9, allow_low=False)),
+            "monthly outbound cap in decimal GB (10^9 bytes); unset: no cap"),
+    Setting("LOG_LEVEL", "service", "log_level", log_level, "DEBUG, INFO, WARNING or ERROR"),
+    Setting("INTERFACES", "engine", "interfaces", interfaces,
+            "comma-separated interfaces to capture (unset: every up, non-loopback one)"),
+    Setting("SPEED_WINDOW", "engine", "speed_window", number(0.05, 3600),
+            "seconds over which speeds are averaged"),
+    Setting("LINGER", "engine", "linger", number(0, 86_400),
+            "seconds a closed connection stays listed"),
+    Setting("IDLE_TIMEOUT", "engine", "idle_timeout", number(0.1, 86_400),
+            "seconds without a packet after which a flow with no close of its own (UDP, ICMP) ends"),
+    Setting("SNAPLEN", "engine", "snaplen", integer(64, 65_535), "bytes captured per frame"),
+    Setting("CAPTURE_FILTER", "engine", "capture_filter", text(4096),
+            "BPF filter expression (needs libpcap)"),
+    Setting("NETNS", "engine", "netns", text(4096),
+            "network namespace to capture in (ip netns name or /proc/PID/ns/net)"),
+    Setting("MAX_FLOWS", "engine", "max_flows", integer(1, 10_000_000),
+            "flows tracked at most; beyond, new flows are counted as overflow"),
+    Setting("RCVBUF_BYTES", "engine", "rcvbuf_bytes", integer(65_536, 1024 * MIB),
+            "kernel receive buffer per capture socket"),
+    Setting("MAX_BODY_BYTES", "service", "max_body_bytes", integer(1024, 64 * MIB),
+            "largest request body accepted"),
+    Setting("MAX_CONNECTIONS_LIMIT", "service", "max_connections_limit",
+            integer(1, 10_000_000), "most items a list endpoint returns (its `limit` default and maximum)"),
+    Setting("WS_MAX_MSG_SIZE", "service", "ws_max_msg_size", integer(1024, 16 * MIB),
+            "largest WebSocket message accepted from a client"),
+    Setting("WS_QUEUE", "service", "ws_queue", integer(1, 10_000),
+            "replies and alerts queued per WebSocket client before it is dropped as too slow"),
+    Setting("WS_HEARTBEAT", "service", "ws_heartbeat", number(1, 3600),
+            "seconds between WebSocket pings (dead peers are closed)"),
+    Setting("WS_SEND_TIMEOUT", "service", "ws_send_timeout", number(0.1, 3600),
+            "seconds one send may stall before the client is closed as too slow"),
+    Setting("WS_MAX_CLIENTS", "service", "ws_max_clients", integer(1, 100_000),
+            "WebSocket clients served at once"),
+    Setting("WS_MAX_CONNECTIONS", "service", "ws_max_connections", integer(1, 1_000_000),
+            "connections per WebSocket message; beyond, only the busiest are sent"),
+    Setting("WS_SNDBUF", "service", "ws_sndbuf", integer(0, 64 * MIB),
+            "kernel send buffer per WebSocket client, so a slow reader is noticed within "
+            "about this much data (0: kernel autotuning, up to several MiB)"),
+    Setting("METRICS_TOP_PROCESSES", "service", "metrics_top_processes", integer(0, 1000),
+            "processes named in /metrics; the rest are summed as process=\"other\""),
+)
+
+
+def _defaults(section: Section) -> dict[str, Any]:
+    cls = ServiceConfig if section == "service" else EngineConfig
+    out = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value) or "(none)"
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one `ConfigError` line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="trafficmon",
+        description="Per-connection network monitor and monthly traffic-cap keeper. "
+        "Every option can also be set by the environment variable named in its help; "
+        "the command line wins over the environment, which wins over the default.",
+    )
+    defaults = {"service": _defaults("service"), "engine": _defaults("engine")}
+    for setting in SETTINGS:
+        default = _show(defaults[setting.section][setting.name])
+        help_text = f"{setting.help} [env {setting.env}, default {default}]"
+        if setting.is_bool:
+            parser.add_argument(setting.flag, dest=setting.env, default=None,
+                                action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            parser.add_argument(setting.flag, dest=setting.env, default=None,
+                                metavar="VALUE", help=help_text)
+    return parser
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServiceConfig:
+    """Parse and validate every setting; raise one `ConfigError` listing all bad ones."""
+    args = vars(build_parser().parse_args(list(argv)))
+    values: dict[Section, dict[str, Any]] = {"service": {}, "engine": {}}
+    problems = []
+    for setting in SETTINGS:
+        given = args[setting.env]
+        if isinstance(given, bool):
+            values[setting.section][setting.name] = given
+            continue
+        if given is not None:
+            raw, origin = given, setting.flag
+        elif setting.env in environ:
+            raw, origin = environ[setting.env], setting.env
+        else:
+            continue
+        try:
+            values[setting.section][setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{origin}={raw!r}: {exc}")
+    engine = replace(EngineConfig(), **values["engine"])
+    # Accounting joins here. `state.config.AccountingConfig` declares its own
+    # settings (env name in each field's metadata) and parses them in
+    # `from_env`: add one flag per such field in `build_parser`, overlay the
+    # flags given onto `environ`, call `AccountingConfig.from_env(overlay)`,
+    # turn its ValidationError into one more entry of `problems`, and keep the
+    # result as `ServiceConfig.accounting`. DATA_DIR and TRAFFIC_CAP_GB then
+    # leave SETTINGS (state owns them; credentials read `accounting.data_dir`).
+    config = ServiceConfig(**values["service"], engine=engine)
+    problems.extend(_cross_check(config))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config
+
+
+def _cross_check(config: ServiceConfig) -> list[str]:
+    """Rules between settings, which no single parser can see."""
+    problems = []
+    if config.ws_send_timeout < config.engine.update_interval:
+        problems.append(
+            f"WS_SEND_TIMEOUT ({config.ws_send_timeout:g}) must be at least "
+            f"UPDATE_INTERVAL ({config.engine.update_interval:g}), or every client "
+            "would be dropped as too slow"
+        )
+    return problems

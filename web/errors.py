@@ -1,0 +1,58 @@
+"""Every failure leaves as JSON `{"error": "..."}` with a 4xx/5xx status, never a traceback.
+
+Handlers raise `ApiError` with a message a person can act on; aiohttp's own
+HTTP exceptions (404, 405, 413 from `client_max_size`…) are rendered the same
+way, keeping their headers (Allow, WWW-Authenticate); anything unexpected is
+logged with its traceback and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request the service refuses; `message` goes to the client as it is."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _message(exc: web.HTTPException) -> str:
+    """aiohttp's text when it says something specific, else the status phrase."""
+    text = exc.text or ""
+    if text and not text.startswith(f"{exc.status}:"):
+        return text
+    return exc.reason
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kept = {k: v for k, v in exc.headers.items() if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)}
+        return json_error(exc.status, _message(exc), kept)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return json_error(500, "internal server error")

@@ -1,0 +1,232 @@
+"""The WebSocket hub: each tick serialised once per distinct subscription, fanned out.
+
+The engine calls `on_tick` from its own thread. Ticks are coalesced on their
+way into the event loop (a slow loop publishes the newest snapshot, it does not
+queue every one), then `publish` builds one frame per distinct subscription —
+most clients share the default one, so most ticks are serialised exactly once —
+and hands the same `bytes` to every client's outbox (`web.wsclient`). A client
+whose send has stalled longer than `WS_SEND_TIMEOUT`, or whose reply queue
+overflows, is closed with TRY_AGAIN_LATER and a reason, never buffered for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from capture.model import Snapshot
+from web import payloads
+from web.config import ServiceConfig
+from web.payloads import TrafficSource
+from web.queries import Selection
+from web.sources import SnapshotSource
+from web.wsclient import DATA_TOPICS, TOPICS, Client, Subscription
+
+log = logging.getLogger(__name__)
+
+FILTERED_TOPICS = frozenset({"connections", "processes"})
+_NO_SELECTION = Selection()
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+class TickView:
+    """The parts of one snapshot, each built at most once however many clients want it."""
+
+    def __init__(self, snap: Snapshot, traffic: TrafficSource, max_connections: int):
+        self.snap = snap
+        self._traffic = traffic
+        self._max_connections = max_connections
+        self._parts: dict[tuple[str, Selection], Any] = {}
+
+    def part(self, topic: str, selection: Selection) -> Any:
+        key = (topic, selection if topic in FILTERED_TOPICS else _NO_SELECTION)
+        if key not in self._parts:
+            self._parts[key] = self._build(topic, key[1])
+        return self._parts[key]
+
+    def _build(self, topic: str, selection: Selection) -> Any:
+        snap = self.snap
+        match topic:
+            case "connections":
+                matching = payloads.matching_connections(snap, selection)
+                return [c.to_dict() for c in payloads.busiest(matching, self._max_connections)]
+            case "processes":
+                return payloads.process_list(snap, selection)
+            case "stats":
+                return payloads.stats(snap)
+            case "traffic":
+                return self._traffic(snap)
+            case "interfaces":
+                return [i.to_dict() for i in snap.interfaces]
+            case "capture":
+                return payloads.capture(snap)
+        raise ValueError(f"no such topic: {topic}")
+
+    def message(self, kind: str, sub: Subscription) -> dict[str, Any]:
+        data = {t: self.part(t, sub.selection) for t in TOPICS if t in sub.topics and t in DATA_TOPICS}
+        message: dict[str, Any] = {
+            "type": kind,
+            "seq": self.snap.seq,
+            "timestamp": self.snap.timestamp,
+            "data": data,
+        }
+        if not sub.selection.empty:
+            message["filter"] = sub.selection.to_dict()
+        return message
+
+
+class Hub:
+    """Connected clients, the tick hand-over from the engine thread, and fan-out."""
+
+    def __init__(self, config: ServiceConfig, source: SnapshotSource, traffic: TrafficSource):
+        self._config = config
+        self._source = source
+        self._traffic = traffic
+        self._clients: set[Client] = set()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: Snapshot | None = None
+        self._closing_tasks: set[asyncio.Task[None]] = set()
+        self.ticks = 0
+        self.frames_built = 0
+        self.evicted = 0
+        self._skipped_gone = 0
+
+    # -- the engine side -------------------------------------------------
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._loop = loop
+
+    def detach(self) -> None:
+        """Ignore ticks from now on (the engine has no unsubscribe)."""
+        with self._lock:
+            self._loop = None
+            self._pending = None
+
+    def on_tick(self, snap: Snapshot) -> None:
+        """Engine thread: hand the newest snapshot to the loop, at most one hop pending."""
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                return
+            first = self._pending is None
+            self._pending = snap
+        if first:
+            try:
+                loop.call_soon_threadsafe(self._take_pending)
+            except RuntimeError:
+                # The loop closed between detach and this tick.
+                return
+
+    def _take_pending(self) -> None:
+        with self._lock:
+            snap, self._pending = self._pending, None
+        if snap is not None:
+            self.publish(snap)
+
+    # -- clients -----------------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        return len(self._clients) >= self._config.ws_max_clients
+
+    @property
+    def clients(self) -> frozenset[Client]:
+        return frozenset(self._clients)
+
+    @property
+    def skipped(self) -> int:
+        """Updates replaced before they were sent, over all clients ever connected."""
+        return self._skipped_gone + sum(c.skipped for c in self._clients)
+
+    def connect(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Client:
+        """Register a prepared socket; its first frame is the `initial` message."""
+        client = Client(ws, transport, self._config.ws_queue)
+        view = TickView(self._source.snapshot(), self._traffic, self._config.ws_max_connections)
+        client.offer_control(encode(view.message("initial", client.subscription)))
+        self._clients.add(client)
+        client.start()
+        return client
+
+    async def disconnect(self, client: Client) -> None:
+        if client in self._clients:
+            self._clients.discard(client)
+            self._skipped_gone += client.skipped
+        await client.finish()
+
+    def subscribe(self, client: Client, subscription: Subscription) -> None:
+        client.subscription = subscription
+
+    def reply(self, client: Client, message: Mapping[str, Any]) -> None:
+        """Queue a direct answer (pong, error, ack); a client that lets replies pile up is evicted."""
+        if not client.offer_control(encode(message)):
+            self.evict(client, f"too slow: more than {self._config.ws_queue} replies unread")
+
+    def evict(self, client: Client, reason: str) -> None:
+        if client not in self._clients or client.closing:
+            return
+        self._clients.discard(client)
+        self._skipped_gone += client.skipped
+        self.evicted += 1
+        log.warning("closing WebSocket client %s: %s", client.transport.get_extra_info("peername"), reason)
+        task = asyncio.get_running_loop().create_task(
+            client.close(WSCloseCode.TRY_AGAIN_LATER, reason, self._config.ws_send_timeout)
+        )
+        self._closing_tasks.add(task)
+        task.add_done_callback(self._closing_tasks.discard)
+
+    async def close_all(self, code: WSCloseCode, reason: str) -> None:
+        """Close every client (GOING_AWAY on shutdown) and wait for pending evictions."""
+        clients = list(self._clients)
+        timeout = min(self._config.ws_send_timeout, 5.0)
+        await asyncio.gather(*(c.close(code, reason, timeout) for c in clients), return_exceptions=True)
+        if self._closing_tasks:
+            await asyncio.gather(*self._closing_tasks, return_exceptions=True)
+
+    # -- publishing ------------------------------------------------------
+
+    def publish(self, snap: Snapshot) -> None:
+        """Fan one tick out: one frame per distinct subscription, the same bytes to each client."""
+        self.ticks += 1
+        self._evict_stalled()
+        if not self._clients:
+            return
+        view = TickView(snap, self._traffic, self._config.ws_max_connections)
+        frames: dict[Subscription, bytes] = {}
+        for client in list(self._clients):
+            sub = client.subscription
+            if not sub.topics & DATA_TOPICS:
+                continue
+            frame = frames.get(sub)
+            if frame is None:
+                frame = frames[sub] = encode(view.message("update", sub))
+                self.frames_built += 1
+            client.offer_update(frame)
+
+    def publish_alert(self, alert: Mapping[str, Any]) -> None:
+        """Send `{"type": "alert", "data": alert}` to every client subscribed to alerts.
+
+        Call from the event loop (from another thread: `loop.call_soon_threadsafe`).
+        """
+        frame = encode({"type": "alert", "data": dict(alert)})
+        for client in list(self._clients):
+            if "alerts" in client.subscription.topics and not client.offer_control(frame):
+                self.evict(client, f"too slow: more than {self._config.ws_queue} alerts unread")
+
+    def _evict_stalled(self) -> None:
+        now = asyncio.get_running_loop().time()
+        limit = self._config.ws_send_timeout
+        for client in list(self._clients):
+            stalled = client.stalled_for(now)
+            if stalled > limit:
+                self.evict(client, f"too slow: a send waited {stalled:.1f} s for the client to read")

@@ -1,0 +1,20 @@
+"""Every typed key the application stores, in one place so handlers agree on types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from web.config import ServiceConfig
+from web.credentials import Credentials
+from web.hub import Hub
+from web.sources import SnapshotSource
+
+CONFIG_KEY = web.AppKey("config", ServiceConfig)
+CREDENTIALS_KEY = web.AppKey("credentials", Credentials)
+SOURCE_KEY = web.AppKey("source", SnapshotSource)
+HUB_KEY = web.AppKey("hub", Hub)
+OPENAPI_KEY = web.AppKey[dict[str, Any]]("openapi")
+REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)

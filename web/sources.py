@@ -1,0 +1,29 @@
+"""What the web layer needs from the capture engine, and nothing more.
+
+`capture.engine.Engine` satisfies this protocol; tests hand in a fake with the
+same four methods. Only `snapshot` and `subscribe` are used by the app: the
+engine's life (start before anything else, stop last) belongs to the command
+that composes the service, because capture sockets must be opened before the
+web server exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from capture.model import Snapshot
+
+
+class SnapshotSource(Protocol):
+    def start(self) -> None:
+        """Open capture sockets; raises `capture.CaptureError` naming what is missing."""
+
+    def stop(self) -> None:
+        """Stop capturing; returns within a second."""
+
+    def snapshot(self) -> Snapshot:
+        """The latest snapshot; never blocks."""
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """Call `callback` from the engine's tick thread after every tick."""

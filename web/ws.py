@@ -1,0 +1,124 @@
+"""`WS /ws`: the live feed, and the little protocol a client may speak on it.
+
+Client -> server messages (JSON text):
+- `{"type": "ping"}` -> `{"type": "pong"}`
+- `{"type": "subscribe", "topics": [...], "filter": {"pid"|"process"|"protocol": ...}}`
+  -> `{"type": "subscribed", "topics": [...], "filter": {...}}`; both keys optional
+  (missing topics: the default set; missing filter: none)
+Anything else gets `{"type": "error", "error": "..."}` and changes nothing.
+Messages over `WS_MAX_MSG_SIZE` close the socket with 1009 (aiohttp does that).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from web.errors import ApiError
+from web.hub import Hub
+from web.keys import CONFIG_KEY, HUB_KEY
+from web.queries import Selection
+from web.wsclient import DEFAULT_TOPICS, TOPICS, Client, Subscription
+
+routes = web.RouteTableDef()
+
+WRITER_LIMIT = 64 * 1024
+"""aiohttp waits for the peer to drain after this many bytes written, so the
+transport buffer of a client that stops reading stays near this plus one frame."""
+
+
+@routes.get("/ws", name="ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    config = request.app[CONFIG_KEY]
+    hub = request.app[HUB_KEY]
+    ws = web.WebSocketResponse(
+        heartbeat=config.ws_heartbeat,
+        max_msg_size=config.ws_max_msg_size,
+        compress=False,
+        writer_limit=WRITER_LIMIT,
+    )
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "this endpoint only speaks WebSocket (send an Upgrade request)")
+    if hub.full:
+        raise ApiError(503, f"too many WebSocket clients (at most {config.ws_max_clients})")
+    transport = request.transport
+    if transport is None:
+        raise ApiError(400, "the connection closed before the WebSocket upgrade")
+    if config.ws_sndbuf:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.ws_sndbuf)
+    await ws.prepare(request)
+    client = hub.connect(ws, transport)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                _handle(hub, client, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                hub.reply(client, _error("binary messages are not supported; send JSON text"))
+    finally:
+        await hub.disconnect(client)
+    return ws
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"type": "error", "error": message}
+
+
+def _handle(hub: Hub, client: Client, text: str) -> None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        hub.reply(client, _error("message is not valid JSON"))
+        return
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        hub.reply(client, _error('message must be a JSON object with a string "type"'))
+        return
+    kind = message["type"]
+    if kind == "ping":
+        hub.reply(client, {"type": "pong"})
+    elif kind == "subscribe":
+        try:
+            subscription = parse_subscription(message)
+        except ApiError as exc:
+            hub.reply(client, _error(exc.message))
+            return
+        hub.subscribe(client, subscription)
+        hub.reply(
+            client,
+            {
+                "type": "subscribed",
+                "topics": [t for t in TOPICS if t in subscription.topics],
+                "filter": subscription.selection.to_dict(),
+            },
+        )
+    else:
+        hub.reply(client, _error(f"unknown message type {kind[:64]!r}; known: ping, subscribe"))
+
+
+def parse_subscription(message: dict[str, Any]) -> Subscription:
+    """Validate a subscribe message whole; a bad one leaves the old subscription in place."""
+    unknown = sorted(set(message) - {"type", "topics", "filter"})
+    if unknown:
+        raise ApiError(400, f"unknown subscribe field(s): {', '.join(unknown)}")
+    topics = message.get("topics")
+    if topics is None:
+        chosen = DEFAULT_TOPICS
+    else:
+        if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
+            raise ApiError(400, "topics must be a non-empty list of topic names")
+        bad = sorted({t for t in topics if t not in TOPICS})
+        if bad:
+            raise ApiError(400, f"unknown topic(s): {', '.join(b[:64] for b in bad)}; known: {', '.join(TOPICS)}")
+        chosen = frozenset(topics)
+    raw_filter = message.get("filter")
+    if raw_filter is None:
+        selection = Selection()
+    elif isinstance(raw_filter, dict):
+        selection = Selection.from_mapping(raw_filter)
+    else:
+        raise ApiError(400, "filter must be an object with pid, process and/or protocol")
+    return Subscription(chosen, selection)
