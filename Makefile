@@ -4,9 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the test suite drives: namespaces and veth (iproute2),
-# traffic generators (iperf3), the browser for dashboard tests (chromium).
-TEST_APT := iproute2 iperf3 procps
-TEST_CMDS := ip iperf3 pkill
+# traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions.
+TEST_APT := iproute2 iperf3 procps libpcap0.8
 
 .PHONY: run test bench system-test-deps clean
 
@@ -22,10 +21,10 @@ $(VENV)/.test: $(VENV)/.runtime
 	@touch $@
 
 system-test-deps:
-	@missing=""; for c in $(TEST_CMDS); do command -v $$c >/dev/null || missing=1; done; \
+	@missing=""; for p in $(TEST_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $(TEST_APT)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_APT) >/dev/null; \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 run: $(VENV)/.runtime
