@@ -82,7 +82,6 @@ class RingSource(PacketSocketSource):
     """
 
     def __init__(self, iface: str, config: EngineConfig) -> None:
-        self._snaplen = config.snaplen
         self._blocks = max(MIN_BLOCKS, min(MAX_BLOCKS, config.rcvbuf_bytes // BLOCK_SIZE))
         self._max_blocks_per_read = max(1, self._blocks // 4)
         self._next = 0
