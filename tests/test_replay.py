@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
@@ -55,3 +59,27 @@ def test_replay_counts_original_length_of_truncated_records(tmp_path: Path):
     report = replay(path)
     assert report.bytes == len(big)
     assert report.flows[0].bytes_a_to_b == len(big)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "web", "replay", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_prints_totals(tmp_path: Path):
+    path = tmp_path / "t.pcap"
+    wrpcap(str(path), frames())
+    done = run_cli(str(path), "--top", "1")
+    assert done.returncode == 0, done.stderr
+    assert "26 frames" in done.stdout
+    assert "top 1 of 3 flows" in done.stdout
+    assert "198.18.0.1:40000" in done.stdout
+
+
+@pytest.mark.parametrize("args", [("missing.pcap",), ("--top", "0", "x.pcap"), ()])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]):
+    (tmp_path / "x.pcap").write_bytes(b"not a capture")
+    done = subprocess.run([sys.executable, "-m", "web", "replay", *args], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip()

@@ -49,10 +49,36 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _real_engine) -> int:
-    """Run the service until a signal; the return value is the exit status."""
+def replay_main(argv: Sequence[str]) -> int:
+    """`trafficmon replay FILE [--top N]`: per-flow and per-protocol totals of a capture file."""
+    import argparse
+
+    from capture.replay import format_report, replay
+
+    parser = argparse.ArgumentParser(prog="trafficmon replay", description=replay_main.__doc__)
+    parser.add_argument("file", help="a pcap or pcapng file")
+    parser.add_argument("--top", type=int, default=20, help="how many flows to list (default 20)")
     try:
-        config = load_config(sys.argv[1:] if argv is None else argv, os.environ)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else 0
+    if args.top < 1:
+        return _fail("--top must be at least 1", EXIT_USAGE)
+    try:
+        report = replay(args.file)
+    except CaptureError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    print(format_report(report, args.top))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _real_engine) -> int:
+    """Run the service until a signal (or a subcommand); the return value is the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["replay"]:
+        return replay_main(args[1:])
+    try:
+        config = load_config(args, os.environ)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
