@@ -1,0 +1,89 @@
+"""Durable traffic accounting: billing periods, the cap, daily totals, history, SQLite.
+
+Period totals come from the kernel's interface counters (exact, and they keep
+counting while trafficmon is stopped); the per-process and per-host breakdown
+comes from the capture engine's per-tick `capture.model.Usage` records. The
+state lives in memory and is mirrored to SQLite in `DATA_DIR`; see
+`state.accountant` for the threading rules and the accounting rules.
+
+Public API (everything the web layer needs is exported here)::
+
+    config = AccountingConfig.from_env(os.environ)      # ValidationError(field, message)
+    config = config.updated({"cap_gb": 1000})           # CLI values on top, validated whole
+    AccountingConfig.describe() -> list[dict]            # name, env, unit, description, live
+    AccountingConfig.live_settings() -> frozenset[str]   # what update_settings may change
+
+    acc = Accountant(config, clock=time.time, counters=SystemCounters(config.interfaces))
+    acc.start(background=True)     # open/migrate/recover the store, load, count downtime bytes
+    acc.stop()                     # final counter poll + flush, close; blocks briefly
+                                   # (call on SIGTERM/SIGINT, e.g. from a cleanup_ctx)
+    acc.poll() -> list[ThresholdEvent]   # blocking; the background thread runs it
+    acc.flush() -> bool                  # blocking; one SQLite transaction
+
+    acc.on_snapshot(snap: Snapshot) -> None    # engine tick thread: adds snap.usage
+
+    # reads, from memory, safe on the event loop:
+    acc.period() -> dict           # GET /data: start, end (ISO 8601 with offset), timezone,
+                                   # reset_day, reset_hour, outbound, inbound, offset, metered,
+                                   # counted, cap_counts, cap_bytes, cap_gb, used_percent,
+                                   # remaining, level ("ok"|"warning"|"critical"|"exceeded"),
+                                   # thresholds, days_left, projection {bytes, rate,
+                                   # window_seconds, cap_date}, breakdown_coverage,
+                                   # breakdown {kernel_outbound, captured_outbound,
+                                   # attributed_outbound, unknown_outbound, explained,
+                                   # captured_share}, updated
+    acc.daily(days: int | None = None) -> list[dict]     # date, outbound, inbound, total, counted
+    acc.months() -> list[dict]     # current period first, then closed ones newest first:
+                                   # start, end, current, outbound, inbound, offset, counted,
+                                   # cap_counts, cap_bytes, cap_gb, used_percent,
+                                   # peak_day {date, outbound, inbound, counted} | None,
+                                   # processes, hosts (top lists)
+    acc.processes(by: "name"|"cmdline" = "name", limit: int | None = None) -> list[dict]
+                                   # name[, cmdline], bytes_sent, bytes_received, bytes_total
+    acc.hosts(limit: int = 20) -> list[dict]           # host, bytes_sent, bytes_received, ...
+    acc.unknown() -> list[dict]                        # transport, bytes_sent, ...
+    acc.history(seconds: float | None = None) -> list[dict]
+                                   # per minute: timestamp (epoch s), upload, download (B/s),
+                                   # bytes_sent, bytes_received
+    acc.audit() -> list[dict]      # id, time, period_start, mode, bytes, old_offset,
+                                   # new_offset, old_counted, new_counted, note
+    acc.events() -> list[dict]     # threshold events fired so far
+    acc.settings() -> dict         # settings in force
+    acc.status() -> dict           # running, persistent, database, last_flush, flush_error,
+                                   # counter_error, interfaces, counting_since, counter_events
+    acc.export_state() -> dict     # GET /api/traffic-state (state.document)
+
+    # changes, in memory at once, persisted by the background thread:
+    acc.adjust(mode: "set"|"add", amount: int, note: str = "") -> dict   # the audit entry
+    acc.update_settings(changes: Mapping[str, Any]) -> dict              # settings()
+    acc.import_state(doc) -> dict                                        # period()
+    acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
+
+Every bad input raises `ValidationError(field, message)` and changes nothing.
+Threshold callbacks run on the accountant's thread (use
+`loop.call_soon_threadsafe`); `ThresholdEvent.to_dict()` gives level,
+period_start, used, cap, percent, time.
+"""
+
+from state.accountant import Accountant, Clock, Subscriber
+from state.cap import LEVELS, CapCounts
+from state.config import DECIMAL_GB, AccountingConfig
+from state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
+from state.records import ThresholdEvent
+from state.validation import ValidationError
+
+__all__ = [
+    "DECIMAL_GB",
+    "LEVELS",
+    "Accountant",
+    "AccountingConfig",
+    "CapCounts",
+    "Clock",
+    "CounterReading",
+    "CounterSource",
+    "InterfaceCounters",
+    "Subscriber",
+    "SystemCounters",
+    "ThresholdEvent",
+    "ValidationError",
+]

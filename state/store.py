@@ -1,0 +1,473 @@
+"""SQLite persistence of the accounting state: schema, migrations, flushes, recovery.
+
+The accountant keeps the whole state in memory and serves every read from
+there; this module mirrors it into `DATA_DIR/traffic.db` (WAL) in one
+transaction per flush. A flush writes absolute values (not increments) and, in
+the same transaction, the counter baseline they were computed from, so a crash
+at any point leaves a consistent pair and the next start recomputes the period
+totals from the kernel counters: a kill -9 loses at most one flush interval of
+breakdown data and nothing of the period totals. synchronous=NORMAL is enough
+for that (in WAL mode only a power cut can lose the last transactions, and a
+power cut resets the counters anyway).
+
+The schema version is SQLite's user_version; `MIGRATIONS[n]` takes a database
+from version n to n + 1, and a new database is built by running them all, so
+the path from the first version is exercised on every fresh start.
+
+A database that cannot be read (garbage, corruption, a schema from a newer
+version, contents that do not parse) is moved aside with a log line, whatever
+can still be read from it is exported to JSON beside it, and a fresh database is
+started. When even that fails (DATA_DIR unwritable, say) the state is kept in
+an in-memory database: the service keeps running and says so, instead of
+crashing at every restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from state.cap import CapCounts
+from state.records import AuditEntry, PeriodRecord, StoredState, ThresholdEvent, UsageRow
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "traffic.db"
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+"""The database holds command lines (which can carry secrets) and traffic habits."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the first layout: period totals with the manual offset, daily totals,
+    #    the offset audit trail, and key-value meta (counter baseline).
+    (
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE periods (start_ts REAL PRIMARY KEY, end_ts REAL NOT NULL,"
+        " outbound INTEGER NOT NULL, inbound INTEGER NOT NULL, offset_bytes INTEGER NOT NULL,"
+        " cap_bytes INTEGER NOT NULL, closed INTEGER NOT NULL)",
+        "CREATE TABLE daily (day TEXT PRIMARY KEY, outbound INTEGER NOT NULL,"
+        " inbound INTEGER NOT NULL)",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, time REAL NOT NULL,"
+        " period_start REAL NOT NULL, mode TEXT NOT NULL, amount INTEGER NOT NULL,"
+        " old_offset INTEGER NOT NULL, new_offset INTEGER NOT NULL, note TEXT NOT NULL)",
+    ),
+    # 2: the cap rule, per-day totals and breakdown summary of each period, the
+    #    counted totals in the audit trail, the current period's breakdown, the
+    #    per-minute history, and the threshold events already published.
+    (
+        "ALTER TABLE periods ADD COLUMN cap_counts TEXT NOT NULL DEFAULT 'outbound'",
+        "ALTER TABLE periods ADD COLUMN days TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE periods ADD COLUMN top TEXT",
+        "ALTER TABLE audit ADD COLUMN old_counted INTEGER",
+        "ALTER TABLE audit ADD COLUMN new_counted INTEGER",
+        "CREATE TABLE usage (period_start REAL NOT NULL, kind TEXT NOT NULL,"
+        " label TEXT NOT NULL, detail TEXT NOT NULL, sent INTEGER NOT NULL,"
+        " received INTEGER NOT NULL, PRIMARY KEY (period_start, kind, label, detail))",
+        "CREATE TABLE minutes (minute INTEGER PRIMARY KEY, outbound INTEGER NOT NULL,"
+        " inbound INTEGER NOT NULL)",
+        "CREATE TABLE threshold_events (period_start REAL NOT NULL, level TEXT NOT NULL,"
+        " used INTEGER NOT NULL, cap INTEGER NOT NULL, time REAL NOT NULL,"
+        " PRIMARY KEY (period_start, level))",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+TABLES = ("meta", "periods", "daily", "audit", "usage", "minutes", "threshold_events")
+
+_UNAVAILABLE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_NOMEM,
+}
+"""Error codes that say the file cannot be used right now, not that it is broken."""
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_PRIMARY_CODE_MASK = 0xFF
+
+
+class UnreadableDatabase(Exception):
+    """The database opened but its contents are not a state this version can use."""
+
+
+@dataclass(slots=True)
+class FlushBatch:
+    """What one flush writes, copied out of memory under the accountant's lock.
+
+    With `replace_all` every table is emptied first and the batch holds the
+    whole state (after an import, a recovery or a failed flush).
+    """
+
+    replace_all: bool
+    current_start: float
+    periods: list[PeriodRecord] = field(default_factory=list)
+    daily: dict[str, tuple[int, int]] = field(default_factory=dict)
+    daily_cutoff: str | None = None
+    usage: list[UsageRow] = field(default_factory=list)
+    usage_rewrite: bool = False
+    minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    minutes_cutoff: int | None = None
+    audit: list[AuditEntry] = field(default_factory=list)
+    events: list[ThresholdEvent] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Store:
+    """One SQLite database (a file in DATA_DIR, or memory when that is unusable)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self._conn = conn
+        self.path = path
+
+    @property
+    def persistent(self) -> bool:
+        """False when the state lives in memory only and is lost at exit."""
+        return self.path is not None
+
+    @classmethod
+    def open(cls, data_dir: Path, now: float) -> tuple[Store, StoredState]:
+        """Open (creating or migrating) the database in `data_dir` and load it; never raises."""
+        path = data_dir / DB_FILE
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+        except OSError as exc:
+            return cls._in_memory(f"cannot create {path}: {exc}"), StoredState()
+        try:
+            conn = _connect(path)
+            try:
+                _prepare(conn)
+                return cls(conn, path), _load(conn)
+            except BaseException:
+                conn.close()
+                raise
+        except (sqlite3.DatabaseError, UnreadableDatabase) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _UNAVAILABLE:
+                return cls._in_memory(f"cannot use {path}: {exc}"), StoredState()
+            return cls._fresh(path, now, str(exc)), StoredState()
+
+    @classmethod
+    def _fresh(cls, path: Path, now: float, reason: str) -> Store:
+        """Move the unreadable database aside, export what it still holds, start a new one."""
+        try:
+            moved = _move_aside(path, now)
+        except OSError as exc:
+            return cls._in_memory(f"{path} is unreadable ({reason}) and cannot be moved: {exc}")
+        log.error(
+            "state database %s is unreadable (%s); moved it to %s and started a fresh one",
+            path,
+            reason,
+            moved,
+        )
+        _export_readable(moved)
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+            conn = _connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            return cls._in_memory(f"cannot start a fresh {path}: {exc}")
+        try:
+            _prepare(conn)
+        except (sqlite3.Error, UnreadableDatabase) as exc:
+            conn.close()
+            return cls._in_memory(f"cannot start a fresh {path}: {exc}")
+        return cls(conn, path)
+
+    @classmethod
+    def _in_memory(cls, reason: str) -> Store:
+        log.error(
+            "%s; keeping the traffic state in memory only: it will not survive a restart",
+            reason,
+        )
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        _prepare(conn)
+        return cls(conn, None)
+
+    def recover(self, now: float, reason: str) -> Store:
+        """A fresh store in place of this one after corruption showed up while running."""
+        self.close()
+        if self.path is None:
+            return Store._in_memory(f"in-memory state database failed: {reason}")
+        return Store._fresh(self.path, now, reason)
+
+    @staticmethod
+    def is_corruption(exc: sqlite3.Error) -> bool:
+        """True when the error says the file is damaged (moving it aside is the cure)."""
+        return _code(exc) in _CORRUPT
+
+    def write(self, batch: FlushBatch) -> None:
+        """Apply `batch` in one transaction; on any error nothing of it is applied."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _write(conn, batch)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # One connection, used by whichever thread holds the accountant's flush lock.
+    return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & _PRIMARY_CODE_MASK
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL, integrity check, and migration to SCHEMA_VERSION."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    if problems != ["ok"]:
+        raise UnreadableDatabase(f"integrity check failed: {'; '.join(problems[:3])}")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise UnreadableDatabase(
+            f"schema version {version} is newer than this trafficmon's {SCHEMA_VERSION}"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if version:
+            log.info("migrated the state database to schema version %d", target)
+
+
+def _load(conn: sqlite3.Connection) -> StoredState:
+    state = StoredState()
+    try:
+        open_periods: list[PeriodRecord] = []
+        for row in conn.execute(
+            "SELECT start_ts, end_ts, outbound, inbound, offset_bytes, cap_bytes, closed,"
+            " cap_counts, days, top FROM periods ORDER BY start_ts"
+        ):
+            record = PeriodRecord(
+                start=float(row[0]),
+                end=float(row[1]),
+                cap_bytes=int(row[5]),
+                cap_counts=CapCounts(row[7]),
+                outbound=int(row[2]),
+                inbound=int(row[3]),
+                offset=int(row[4]),
+                days=_days(json.loads(row[8])),
+                top=json.loads(row[9]) if row[9] is not None else None,
+            )
+            (state.archive if row[6] else open_periods).append(record)
+        if open_periods:
+            state.current = open_periods.pop()
+            state.archive = sorted(state.archive + open_periods, key=lambda p: p.start)
+        state.daily = {
+            str(day): [int(out), int(inb)]
+            for day, out, inb in conn.execute("SELECT day, outbound, inbound FROM daily")
+        }
+        state.minutes = {
+            int(minute): [int(out), int(inb)]
+            for minute, out, inb in conn.execute("SELECT minute, outbound, inbound FROM minutes")
+        }
+        if state.current is not None:
+            state.usage = [
+                UsageRow(kind, label, detail, int(sent), int(received))
+                for kind, label, detail, sent, received in conn.execute(
+                    "SELECT kind, label, detail, sent, received FROM usage WHERE period_start = ?",
+                    (state.current.start,),
+                )
+            ]
+        state.audit = [
+            AuditEntry(
+                int(r[0]),
+                float(r[1]),
+                float(r[2]),
+                str(r[3]),
+                int(r[4]),
+                int(r[5]),
+                int(r[6]),
+                r[7],
+                r[8],
+                str(r[9]),
+            )
+            for r in conn.execute(
+                "SELECT id, time, period_start, mode, amount, old_offset, new_offset,"
+                " old_counted, new_counted, note FROM audit ORDER BY id"
+            )
+        ]
+        state.events = [
+            ThresholdEvent(str(level), _utc(period_start), int(used), int(cap), _utc(time))
+            for period_start, level, used, cap, time in conn.execute(
+                "SELECT period_start, level, used, cap, time FROM threshold_events ORDER BY time"
+            )
+        ]
+        state.meta = {
+            str(name): json.loads(value)
+            for name, value in conn.execute("SELECT name, value FROM meta")
+        }
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise UnreadableDatabase(f"contents do not parse: {exc!r}") from None
+    return state
+
+
+def _days(value: Any) -> dict[str, list[int]]:
+    if not isinstance(value, dict):
+        raise ValueError(f"per-day totals are not an object: {value!r}")
+    return {str(day): [int(totals[0]), int(totals[1])] for day, totals in value.items()}
+
+
+def _utc(instant: float) -> datetime:
+    return datetime.fromtimestamp(float(instant), UTC)
+
+
+def _write(conn: sqlite3.Connection, batch: FlushBatch) -> None:
+    if batch.replace_all:
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table}")
+    conn.executemany(
+        "INSERT OR REPLACE INTO periods (start_ts, end_ts, outbound, inbound, offset_bytes,"
+        " cap_bytes, closed, cap_counts, days, top) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                p.start,
+                p.end,
+                p.outbound,
+                p.inbound,
+                p.offset,
+                p.cap_bytes,
+                int(p.start != batch.current_start),
+                p.cap_counts.value,
+                json.dumps(p.days, sort_keys=True),
+                json.dumps(p.top) if p.top is not None else None,
+            )
+            for p in batch.periods
+        ],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO daily (day, outbound, inbound) VALUES (?, ?, ?)",
+        [(day, out, inb) for day, (out, inb) in batch.daily.items()],
+    )
+    if batch.daily_cutoff is not None:
+        conn.execute("DELETE FROM daily WHERE day < ?", (batch.daily_cutoff,))
+    if batch.usage_rewrite:
+        conn.execute("DELETE FROM usage")
+    conn.executemany(
+        "INSERT OR REPLACE INTO usage (period_start, kind, label, detail, sent, received)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(batch.current_start, u.kind, u.key, u.detail, u.sent, u.received) for u in batch.usage],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO minutes (minute, outbound, inbound) VALUES (?, ?, ?)",
+        [(minute, out, inb) for minute, (out, inb) in batch.minutes.items()],
+    )
+    if batch.minutes_cutoff is not None:
+        conn.execute("DELETE FROM minutes WHERE minute < ?", (batch.minutes_cutoff,))
+    conn.executemany(
+        "INSERT OR REPLACE INTO audit (id, time, period_start, mode, amount, old_offset,"
+        " new_offset, old_counted, new_counted, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                a.id,
+                a.time,
+                a.period_start,
+                a.mode,
+                a.amount,
+                a.old_offset,
+                a.new_offset,
+                a.old_counted,
+                a.new_counted,
+                a.note,
+            )
+            for a in batch.audit
+        ],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO threshold_events (period_start, level, used, cap, time)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [
+            (e.period_start.timestamp(), e.level, e.used, e.cap, e.time.timestamp())
+            for e in batch.events
+        ],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+        [(name, json.dumps(value, sort_keys=True)) for name, value in batch.meta.items()],
+    )
+
+
+def _move_aside(path: Path, now: float) -> Path:
+    """Rename the database and its WAL/SHM files to <name>.corrupt-<UTC time>[-n]."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    attempt = 1
+    while target.exists():
+        attempt += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{attempt}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
+
+
+def _export_readable(moved: Path) -> None:
+    """Write whatever tables of `moved` can still be read to `<moved>.export.json`."""
+    out = moved.with_name(moved.name + ".export.json")
+    try:
+        conn = sqlite3.connect(f"{moved.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        log.error("could not export the old state database %s: %s", moved, exc)
+        return
+    try:
+        tables = [
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        dump: dict[str, Any] = {"source": str(moved), "tables": {}, "errors": {}}
+        for table in tables:
+            quoted = '"' + str(table).replace('"', '""') + '"'
+            try:
+                cursor = conn.execute(f"SELECT * FROM {quoted}")
+                columns = [d[0] for d in cursor.description]
+                dump["tables"][table] = [
+                    dict(
+                        zip(
+                            columns,
+                            (v.hex() if isinstance(v, bytes) else v for v in row),
+                            strict=True,
+                        )
+                    )
+                    for row in cursor
+                ]
+            except sqlite3.Error as exc:
+                dump["errors"][table] = str(exc)
+    except sqlite3.Error as exc:
+        log.error("could not export the old state database %s: %s", moved, exc)
+        return
+    finally:
+        conn.close()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(dump, handle, indent=1)
+    except OSError as exc:
+        log.error("could not write the export of the old state database to %s: %s", out, exc)
+        return
+    log.warning("exported what could be read of the old state database to %s", out)

@@ -1,0 +1,135 @@
+"""The error the accounting layer raises for bad input, and the checks behind it.
+
+Settings, manual adjustments and imported documents are all checked before
+anything changes; when a value is wrong the caller gets the field it was in and
+a sentence saying what was wrong, so the web layer can answer with a 4xx that
+names the field instead of a stack trace. The checks take JSON-shaped values
+(what `json.loads` returns) and say which path inside the document failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Any
+
+MAX_BYTES = 2**63 - 1
+"""The largest byte count stored: SQLite's INTEGER range."""
+
+
+class ValidationError(ValueError):
+    """A value (setting, adjustment, imported document field) was refused.
+
+    `field` names where the value was (a setting name, an environment variable,
+    or a path into a JSON document such as ``daily[3].outbound``); `message`
+    says what was wrong with it. Nothing was changed when this is raised.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def require_int(
+    value: Any, field: str, *, minimum: int | None = 0, maximum: int = MAX_BYTES
+) -> int:
+    """An integer (bool refused) within [minimum, maximum]; no minimum when None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"must be an integer, got {_shown(value)}")
+    if minimum is not None and value < minimum:
+        raise ValidationError(field, f"must be at least {minimum}, got {value}")
+    if value > maximum or value < -maximum:
+        raise ValidationError(field, f"is out of range ({value})")
+    return value
+
+
+def require_number(value: Any, field: str) -> float:
+    """A finite int or float (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(field, f"must be a number, got {_shown(value)}")
+    if not math.isfinite(value):
+        raise ValidationError(field, "must be a finite number")
+    return float(value)
+
+
+def require_str(value: Any, field: str, *, max_length: int) -> str:
+    """A string of at most `max_length` characters."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {_shown(value)}")
+    if len(value) > max_length:
+        raise ValidationError(field, f"must be at most {max_length} characters long")
+    return value
+
+
+def require_choice(value: Any, field: str, choices: Collection[str]) -> str:
+    """One of `choices`."""
+    if value not in choices or not isinstance(value, str):
+        raise ValidationError(field, f"must be one of {', '.join(choices)}, got {_shown(value)}")
+    return value
+
+
+def require_object(
+    value: Any, field: str, required: Collection[str], optional: Collection[str] = ()
+) -> Mapping[str, Any]:
+    """A JSON object with all of `required`, some of `optional`, and nothing else.
+
+    Unknown keys are refused rather than ignored, so a misspelt field in an
+    imported document is reported instead of silently dropped.
+    """
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, f"must be an object, got {_shown(value)}")
+    for key in value:
+        if key not in required and key not in optional:
+            raise ValidationError(_join(field, str(key)), "is not a known field")
+    for key in required:
+        if key not in value:
+            raise ValidationError(_join(field, key), "is missing")
+    return value
+
+
+def require_list(value: Any, field: str, *, max_items: int) -> list[Any]:
+    """A JSON array of at most `max_items` entries."""
+    if not isinstance(value, list):
+        raise ValidationError(field, f"must be a list, got {_shown(value)}")
+    if len(value) > max_items:
+        raise ValidationError(field, f"has {len(value)} entries, at most {max_items} allowed")
+    return value
+
+
+def require_time(value: Any, field: str) -> float:
+    """An ISO 8601 date-time with a UTC offset, as epoch seconds."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be an ISO 8601 date-time string, got {_shown(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, f"is not an ISO 8601 date-time: {value!r}") from None
+    if parsed.utcoffset() is None:
+        raise ValidationError(field, f"needs a UTC offset: {value!r}")
+    return parsed.timestamp()
+
+
+def require_date(value: Any, field: str) -> str:
+    """A calendar date written YYYY-MM-DD."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a date string (YYYY-MM-DD), got {_shown(value)}")
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, f"is not a date (YYYY-MM-DD): {value!r}") from None
+    if parsed.isoformat() != value:
+        raise ValidationError(field, f"must be written YYYY-MM-DD: {value!r}")
+    return value
+
+
+def _join(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else key
+
+
+def _shown(value: Any) -> str:
+    """A short description of a refused value for the error message."""
+    text = repr(value)
+    limit = 40
+    return f"{type(value).__name__} {text[:limit]}{'...' if len(text) > limit else ''}"
