@@ -37,9 +37,13 @@ FlowKey = tuple[int, bytes, int, bytes, int]
 
 _SOCKET_PROTOCOLS = (socket.IPPROTO_TCP, socket.IPPROTO_UDP)
 _MAX_PORT_HINTS = 65536
-# A socket still in its handshake has no inode until accept(): look again soon, a few times.
-_HANDSHAKE = {"SYN_SENT", "SYN_RECV", "NEW_SYN_RECV"}
-_SOON = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+# A server's socket has no inode until the process accept()s it: still in its handshake, or
+# already established (even half closed by the peer) but waiting in the listener's queue.
+# Before the kernel has seen the SYN, or after the socket closed, an exact look-up of a TCP
+# flow finds the listener itself. Look again soon, a few times, before settling for the
+# listener's process.
+_NOT_YET_OWN = {"LISTEN", "SYN_RECV", "NEW_SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"}
+_SOON = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 class Resolution(NamedTuple):
@@ -72,6 +76,7 @@ class Attribution:
         self._stop = threading.Event()
         self._resolved: dict[FlowKey, Resolution] = {}
         self._last_try: dict[FlowKey, float] = {}
+        self._left: dict[FlowKey, float] = {}
         self._port_owner: dict[tuple[int, int], int] = {}
         self._peer_owners: dict[tuple[int, bytes, int], dict[int, tuple[Owner, float]]] = {}
         self._states: dict[FlowKey, str] = {}
@@ -126,6 +131,7 @@ class Attribution:
         enter(self._netns)
         diag = SockDiag()
         inodes = InodeOwners()
+        inodes.scan()  # listeners that exist already are known before the first connection arrives
         procs = ProcessInfo()
         try:
             while not self._stop.is_set():
@@ -183,20 +189,20 @@ class Attribution:
                 self.errors += 1
                 log.debug("sock_diag lookup failed: %s", exc)
                 continue
-            if sock is not None and sock.inode:
+            listener = sock is not None and sock.state_name == "LISTEN"
+            if sock is not None and sock.inode and not listener:
                 found[key] = sock
-            elif sock is not None and sock.state_name in _HANDSHAKE and attempts.get(key, 0) < len(_SOON):
-                attempt = attempts.get(key, 0)
-                heapq.heappush(self._soon, (now + _SOON[attempt], attempt + 1, key))
-            else:
-                gone[key] = sock.state_name if sock is not None else "CLOSED"
+            elif sock is None or sock.state_name not in _NOT_YET_OWN or not self._later(key, attempts, now):
+                gone[key] = "CLOSED" if sock is None or listener else sock.state_name
         if found:
-            hints = [self._port_owner[(k[0], k[2])] for k in found if (k[0], k[2]) in self._port_owner]
-            pids = inodes.find((s.inode for s in found.values()), hints)
+            hints = [self._port_hint(k, diag, inodes) for k in found]
+            pids = inodes.find((s.inode for s in found.values()), [h for h in hints if h is not None])
             for key, sock in found.items():
                 owner = procs.owner(pids[sock.inode]) if sock.inode in pids else None
                 if owner is None:
-                    gone[key] = sock.state_name
+                    # accept() numbers the socket's inode before its descriptor lands in /proc/PID/fd.
+                    if not self._later(key, attempts, now):
+                        gone[key] = sock.state_name
                     continue
                 inodes.note_owner(owner.pid)
                 self._remember(key, owner, now)
@@ -205,6 +211,27 @@ class Attribution:
             fallback = self._by_listener(key, diag, inodes, procs) or self._by_peer(key, now, procs)
             if fallback is not None:
                 self._resolved[key] = Resolution(fallback[0], state, fallback[1])
+
+    def _port_hint(self, key: FlowKey, diag: SockDiag, inodes: InodeOwners) -> int | None:
+        """The process most likely to hold the socket of `key`: the last owner of its local port,
+        else the process listening on that port (an accepted socket's owner, almost always).
+
+        Checked before any full scan of /proc, which takes milliseconds: long enough for a
+        short connection's server to accept, answer and close the socket meanwhile.
+        """
+        pid = self._port_owner.get((key[0], key[2]))
+        if pid is not None:
+            return pid
+        listener = _listener(key, diag)
+        return inodes.known(listener.inode) if listener is not None else None
+
+    def _later(self, key: FlowKey, attempts: dict[FlowKey, int], now: float) -> bool:
+        """Schedule another look-up of `key` soon, unless its attempts are used up."""
+        attempt = attempts.get(key, 0)
+        if attempt >= len(_SOON):
+            return False
+        heapq.heappush(self._soon, (now + _SOON[attempt], attempt + 1, key))
+        return True
 
     def _remember(self, key: FlowKey, owner: Owner, now: float) -> None:
         """Note who owned a socket, as hints and for the fallbacks of sockets found too late."""
@@ -218,13 +245,8 @@ class Attribution:
     def _by_listener(self, key: FlowKey, diag: SockDiag, inodes: InodeOwners,
                      procs: ProcessInfo) -> tuple[Owner, str] | None:
         """The process listening on the flow's local port: a server's connection that already closed."""
-        if key[0] != socket.IPPROTO_TCP:
-            return None
-        try:
-            listener = diag.lookup(key[0], key[1], key[2], bytes(len(key[1])), 0)
-        except OSError:
-            return None
-        if listener is None or listener.state_name != "LISTEN" or not listener.inode:
+        listener = _listener(key, diag)
+        if listener is None:
             return None
         pid = inodes.find([listener.inode], [self._port_owner.get((key[0], key[2]), 0)]).get(listener.inode)
         owner = procs.owner(pid) if pid is not None else None
@@ -254,9 +276,31 @@ class Attribution:
         return states
 
     def expire(self, active: set[FlowKey]) -> None:
-        """Drop remembered owners of flows quiet for longer than the keep time."""
+        """Forget owners of flows that left `active` longer than the keep time ago.
+
+        The keep time runs from when the flow left the tracker, not from its
+        look-up: a connection that lived longer than that must still find its
+        process when a late packet arrives just after it closed.
+        """
         now = time.monotonic()
-        for key, tried in list(self._last_try.items()):
-            if key not in active and now - tried > self._keep:
-                self._last_try.pop(key, None)
+        left = self._left
+        for key in list(self._last_try):
+            if key in active:
+                left.pop(key, None)
+            elif now - left.setdefault(key, now) > self._keep:
+                del self._last_try[key]
+                del left[key]
                 self._resolved.pop(key, None)
+
+
+def _listener(key: FlowKey, diag: SockDiag) -> DiagSocket | None:
+    """The socket listening on the local port of TCP flow `key`, if any."""
+    if key[0] != socket.IPPROTO_TCP:
+        return None
+    try:
+        listener = diag.lookup(key[0], key[1], key[2], bytes(len(key[1])), 0)
+    except OSError:
+        return None
+    if listener is None or listener.state_name != "LISTEN" or not listener.inode:
+        return None
+    return listener

@@ -15,6 +15,9 @@ class EngineConfig:
     as /proc/PID/ns/net) to capture in instead of the engine's own.
     `idle_timeout` closes flows without a close of their own (UDP, ICMP,
     sockets of other hosts) after that long without a packet.
+    `coverage_window` is how many seconds of ticks capture health's coverage
+    sums: long enough that frames still in the ring at a tick boundary (up to
+    its 50 ms retire time) are a small share of what is compared.
     """
 
     interfaces: tuple[str, ...] = ()
@@ -28,3 +31,4 @@ class EngineConfig:
     netns: str | None = None
     max_flows: int = 200_000
     rcvbuf_bytes: int = 32 * 1024 * 1024
+    coverage_window: float = 10.0

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from capture.attribution import Attribution, FlowKey
 from capture.config import EngineConfig
 from capture.errors import CaptureError
-from capture.flows import IFACE, IN_B, IN_P, LOCAL_B, LOCAL_P, OUT_B, OUT_P, Tracker
+from capture.flows import IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, Tracker
 from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
 from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from capture.netns import enter, entered
@@ -30,27 +30,44 @@ from capture.synwatch import SynWatch
 log = logging.getLogger(__name__)
 
 PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = 1, 2, 3, 4
-# Per-interface counters kept by the sniffer: the flow entry's six, then forwarded and unparsable.
-FWD_B, FWD_P, BAD_B, BAD_P = 6, 7, 8, 9
-_IFACE_SLOTS = 10
+# Per-interface counters kept by the sniffer: the flow entry's six, then forwarded, unparsable,
+# and the receiving copy of loopback traffic (captured, but its bytes are the sending copy's).
+FWD_B, FWD_P, BAD_B, BAD_P, LOOP_IN_B, LOOP_IN_P = 6, 7, 8, 9, 10, 11
+_IFACE_SLOTS = 12
+_CAPTURED = (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B, LOOP_IN_B)
+_NO_COUNTERS = KernelCounters(0, 0, 0, 0)
+_ETHERNET_HEADER = 14
 _REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 _INTERFACE_RESCAN_TICKS = 5
 
 
 class _Capture:
-    """One monitored interface: its source (None while down) and the sniffer's counters."""
+    """One monitored interface: its source (None while down) and the sniffer's counters.
 
-    def __init__(self, name: str) -> None:
+    `kernel_sent`/`kernel_received` add up the kernel's counter deltas tick by
+    tick rather than subtracting a base, because an interface re-created under
+    the same name starts its counters again from zero. `measured` says the
+    source was open through the whole of the last tick, so that tick's
+    captured and kernel bytes can be compared. `shown` says the current error
+    was published at least once. A loopback device's kernel counters leave out
+    the 14-byte Ethernet header its frames are captured with (`loopback`).
+    """
+
+    def __init__(self, name: str, loopback: bool = False) -> None:
         self.name = name
+        self.loopback = loopback
         self.source: FrameSource | None = None
         self.syn: SynWatch | None = None
         self.counters = [0] * _IFACE_SLOTS
         self.rate_prev = [0] * _IFACE_SLOTS
         self.error: str | None = None
+        self.shown = False
         self.failures = 0
         self.retry_at = 0.0
+        self.measured = False
         self.kernel_prev: KernelCounters | None = None
-        self.kernel_base: KernelCounters | None = None
+        self.kernel_sent = 0
+        self.kernel_received = 0
 
 
 class Engine:
@@ -70,6 +87,8 @@ class Engine:
         self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout)
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
+        coverage_ticks = max(1, round(config.coverage_window / config.update_interval))
+        self._coverage: deque[tuple[int, int]] = deque(maxlen=coverage_ticks)
         self._packets = 0
         self._bytes = 0
         self._drops = 0
@@ -86,14 +105,27 @@ class Engine:
         with entered(self.config.netns):
             self._local = local_addresses()
             names = list(self.config.interfaces) or default_interfaces()
-            existing = {i.name for i in list_interfaces()}
+            existing = {i.name: i for i in list_interfaces()}
             missing = [n for n in names if n not in existing]
             if missing:
                 raise CaptureError(f"no such interface: {', '.join(missing)}")
-            for name in names:
-                cap = _Capture(name)
-                self._open(cap)
-                self._captures[name] = cap
+            try:
+                for name in names:
+                    cap = _Capture(name, existing[name].loopback)
+                    self._open(cap)
+                    self._captures[name] = cap
+            except BaseException:
+                for cap in self._captures.values():
+                    self._close(cap)
+                raise
+            kernel = CounterReader()
+            try:
+                for name, counters in kernel.read().items():
+                    if name in self._captures:
+                        self._captures[name].kernel_prev = counters
+                        self._captures[name].measured = True
+            finally:
+                kernel.close()
         self._started = time.time()
         self._attribution.start()
         for target, name in ((self._sniff, "sniffer"), (self._ticker, "tick")):
@@ -150,15 +182,15 @@ class Engine:
                         by_fd[cap.source.fileno()] = cap
                         poller.register(cap.source.fileno(), select.EPOLLIN)
                 for fd, _ev in poller.poll(0.2):
-                    cap = by_fd.get(fd)
-                    if cap is None or cap.source is None:
+                    ready = by_fd.get(fd)
+                    if ready is None or ready.source is None:
                         continue
                     try:
-                        self._drain(cap, cap.source)
+                        self._drain(ready, ready.source)
                     except OSError as exc:
                         poller.unregister(fd)
                         del by_fd[fd]
-                        self._fail(cap, f"capture on {cap.name} failed: {exc.strerror or exc}")
+                        self._fail(ready, f"capture on {ready.name} failed: {exc.strerror or exc}")
         finally:
             poller.close()
 
@@ -197,14 +229,19 @@ class Engine:
                     ifc[FWD_P] += 1
                     continue
                 elif dst in local:
-                    if src in local:
-                        continue  # the receiving copy of loopback traffic, counted when sent
+                    if src in local:  # the receiving copy of loopback traffic, counted when sent
+                        ifc[LOOP_IN_B] += wirelen
+                        ifc[LOOP_IN_P] += 1
+                        continue
                     slot = IN_B
                     key = (proto, dst, dport, src, sport)
                 elif src in local:
                     slot = OUT_B
                     key = k
-                elif pkttype in (PACKET_BROADCAST, PACKET_MULTICAST) or proto == NON_IP:
+                elif proto == NON_IP:
+                    slot = IN_B  # keyed by ethertype alone: both directions of ARP share one flow
+                    key = k
+                elif pkttype in (PACKET_BROADCAST, PACKET_MULTICAST):
                     slot = IN_B
                     key = (proto, dst, dport, src, sport)
                 else:
@@ -257,6 +294,14 @@ class Engine:
         states = self._attribution.request_states()
         result = self._tracker.tick(deltas, dt, wall, mono, self._attribution, states)
         interfaces, totals, coverage = self._interfaces(dt, kernel.read())
+        errors: list[str] = []
+        for cap in self._captures.values():
+            error = cap.error
+            if error is not None:
+                errors.append(error)
+                cap.shown = True
+        if not self._captures:
+            errors.append("no interface to capture on: none is up, apart from loopback")
         health = CaptureHealth(
             running=any(c.source is not None for c in self._captures.values()),
             interfaces=tuple(self._captures),
@@ -267,7 +312,8 @@ class Engine:
             bytes_attributed=result.bytes_attributed,
             bytes_unknown=result.bytes_unknown,
             coverage=coverage,
-            errors=tuple(c.error for c in self._captures.values() if c.error),
+            errors=tuple(errors),
+            truncated=self._parser.truncated,
         )
         self._history.append(HistoryPoint(wall, totals.upload_speed, totals.download_speed))
         snap = Snapshot(
@@ -292,6 +338,13 @@ class Engine:
                 log.exception("snapshot subscriber failed")
 
     def _interfaces(self, dt: float, kernel: dict[str, KernelCounters]) -> tuple[tuple[InterfaceStats, ...], Totals, float | None]:
+        """Per-interface figures, totals, and coverage over the last `coverage_window`.
+
+        Coverage compares only interfaces whose capture was open through the
+        whole tick, and sums over a window rather than one tick, because a
+        frame reaches the reader up to a ring block's retire time after the
+        kernel counted it: over one tick that skew alone is several percent.
+        """
         out: list[InterfaceStats] = []
         sums = [0] * _IFACE_SLOTS
         speed = [0.0, 0.0]
@@ -300,50 +353,68 @@ class Engine:
             now = list(cap.counters)
             delta = [a - b for a, b in zip(now, cap.rate_prev)]
             cap.rate_prev = now
-            if cap.source is not None:
+            source = cap.source  # the sniffer thread may close it meanwhile: then stats() fails
+            if source is not None:
                 try:
-                    self._drops += cap.source.stats()[1]
+                    self._drops += source.stats()[1]
                 except OSError:
                     pass
             up_s = delta[OUT_B] / dt if dt > 0 else 0.0
             down_s = delta[IN_B] / dt if dt > 0 else 0.0
             speed[0] += up_s
             speed[1] += down_s
-            frames = sum(delta[i] for i in (OUT_P, IN_P, LOCAL_P, FWD_P, BAD_P))
-            nbytes = sum(delta[i] for i in (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B))
-            self._packets += frames
+            nbytes = sum(delta[i] for i in _CAPTURED)
+            self._packets += sum(delta[i + 1] for i in _CAPTURED)
             self._bytes += nbytes
-            k = kernel.get(cap.name)
-            if k is not None:
-                if cap.kernel_base is None:
-                    cap.kernel_base = k
-                if cap.kernel_prev is not None and cap.source is not None:
-                    kernel_delta += (k.rx_bytes - cap.kernel_prev.rx_bytes) + (k.tx_bytes - cap.kernel_prev.tx_bytes)
-                    captured_delta += nbytes
-                cap.kernel_prev = k
+            moved = _kernel_delta(cap, kernel.get(cap.name))
+            if moved is not None and cap.measured and source is not None:
+                kernel_delta += moved
+                captured_delta += nbytes
+            cap.measured = source is not None
             for i in range(_IFACE_SLOTS):
                 sums[i] += now[i]
-            base = cap.kernel_base
             out.append(InterfaceStats(
                 name=cap.name, upload_speed=up_s, download_speed=down_s,
                 bytes_sent=now[OUT_B], bytes_received=now[IN_B],
                 packets_sent=now[OUT_P], packets_received=now[IN_P],
                 local_bytes=now[LOCAL_B], forwarded_bytes=now[FWD_B],
-                kernel_bytes_sent=(k.tx_bytes - base.tx_bytes) if k and base else 0,
-                kernel_bytes_received=(k.rx_bytes - base.rx_bytes) if k and base else 0,
-                up=cap.source is not None, error=cap.error,
+                kernel_bytes_sent=cap.kernel_sent, kernel_bytes_received=cap.kernel_received,
+                up=source is not None, error=cap.error,
             ))
         totals = Totals(speed[0], speed[1], sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
-        coverage = captured_delta / kernel_delta if kernel_delta > 0 else None
+        coverage = self._cover(captured_delta, kernel_delta)
         return tuple(out), totals, coverage
+
+    def _cover(self, captured: int, kernel: int) -> float | None:
+        """Add one tick to the coverage window; captured / kernel bytes over it.
+
+        Frames the kernel counted near the end of a tick are read in the next
+        one. When a tick leaves the window, its shortfall is carried into the
+        next tick's kernel bytes as far as that tick captured more than its
+        kernel counted, so a burst leaving the window does not leave its late
+        frames behind unpaired; a shortfall no later surplus explains (a real
+        loss) leaves with its tick.
+        """
+        window = self._coverage
+        if len(window) == window.maxlen:
+            old_captured, old_kernel = window.popleft()
+            if window:
+                next_captured, next_kernel = window[0]
+                carried = min(max(0, old_kernel - old_captured), max(0, next_captured - next_kernel))
+                window[0] = (next_captured, next_kernel + carried)
+        window.append((captured, kernel))
+        moved = sum(k for _c, k in window)
+        return sum(c for c, _k in window) / moved if moved > 0 else None
 
     def _fail(self, cap: _Capture, message: str) -> None:
         """Record a capture failure; the tick thread re-opens with back-off."""
         log.warning("%s", message)
-        self._close(cap)
+        # Everything the tick thread decides a re-open by is set before the source goes.
         cap.error = message
+        cap.shown = False
         cap.retry_at = time.monotonic() + _REOPEN_BACKOFF[min(cap.failures, len(_REOPEN_BACKOFF) - 1)]
         cap.failures += 1
+        self._close(cap)
 
     def _maintain_captures(self, mono: float, rescan: bool) -> None:
         """Re-open failed captures when due; follow interfaces coming and going by default."""
@@ -354,16 +425,44 @@ class Engine:
                     self._captures[name] = _Capture(name)
                     self._captures[name].retry_at = mono
             for name, cap in list(self._captures.items()):
-                if cap.source is None and name not in present:
+                # Gone for good, and why it stopped was published: stop watching it.
+                if cap.source is None and cap.shown and name not in present:
                     del self._captures[name]
         for cap in list(self._captures.values()):
             if cap.source is not None or mono < cap.retry_at:
                 continue
             try:
                 self._open(cap)
-            except CaptureError as exc:
+            except (CaptureError, OSError) as exc:  # OSError: the interface vanished while opening
                 self._fail(cap, str(exc))
                 continue
             cap.error = None
             cap.failures = 0
+            cap.measured = False
             self._added.append(cap)
+
+
+def _kernel_delta(cap: _Capture, k: KernelCounters | None) -> int | None:
+    """Add the kernel's bytes since the last reading to `cap`; None when there is no last reading.
+
+    Deltas are added up rather than subtracted from a base, because an
+    interface re-created under the same name counts from zero again: a
+    counter below its last reading, or one that reappears after the
+    interface was missing, is taken as counting from zero. The return value
+    is in captured-frame bytes, loopback's missing link headers added back.
+    """
+    prev = cap.kernel_prev
+    if k is None:
+        cap.kernel_prev = _NO_COUNTERS if prev is not None else None
+        return None
+    cap.kernel_prev = k
+    if prev is None:
+        return None
+    if k.tx_bytes < prev.tx_bytes or k.rx_bytes < prev.rx_bytes:
+        prev = _NO_COUNTERS
+    tx, rx = k.tx_bytes - prev.tx_bytes, k.rx_bytes - prev.rx_bytes
+    cap.kernel_sent += tx
+    cap.kernel_received += rx
+    if cap.loopback:
+        return tx + rx + _ETHERNET_HEADER * (k.tx_packets - prev.tx_packets + k.rx_packets - prev.rx_packets)
+    return tx + rx

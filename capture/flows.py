@@ -222,15 +222,25 @@ class Tracker:
             c.closed_at = wall
 
     def _publish_processes(self, dt: float, mono: float) -> tuple[ProcessStats, ...]:
+        """Every process with a listed connection or recent bytes.
+
+        `connections` counts open ones only; a process whose connections all
+        closed stays (with its bytes) as long as any of them is still listed,
+        and at least `linger` after its last byte, so that no listed
+        connection points at a process that is not.
+        """
         counts: defaultdict[int, int] = defaultdict(int)
+        listed: set[int] = set()
         for c in self.conns.values():
-            if c.owner is not None and c.closed_at is None:
-                counts[c.owner.pid] += 1
+            if c.owner is not None:
+                listed.add(c.owner.pid)
+                if c.closed_at is None:
+                    counts[c.owner.pid] += 1
         out: list[ProcessStats] = []
         for pid, acc in list(self.processes.items()):
             acc.rate.add(dt, acc.tick_sent, acc.tick_received)
             acc.tick_sent = acc.tick_received = 0
-            if counts[pid] == 0 and acc.rate.idle and mono - acc.last_active > self.linger:
+            if pid not in listed and acc.rate.idle and mono - acc.last_active > self.linger:
                 del self.processes[pid]
                 continue
             o = acc.owner

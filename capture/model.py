@@ -152,8 +152,10 @@ class CaptureHealth:
     """How much the capture can be trusted right now.
 
     `coverage` is captured bytes / the kernel's interface byte counters over the
-    last tick (None while the kernel moved nothing); below 1.0 means frames were
-    lost before or inside the capture.
+    last `coverage_window` seconds (None while the kernel moved nothing); below
+    1.0 means frames were lost before or inside the capture. `truncated`
+    counts frames whose transport header the snap length cut (their bytes
+    still count, on a flow without ports); `malformed` ones were skipped.
     """
 
     running: bool
@@ -166,6 +168,7 @@ class CaptureHealth:
     bytes_unknown: int
     coverage: float | None
     errors: tuple[str, ...] = ()
+    truncated: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -4,16 +4,21 @@ Sockets (AF_PACKET, netlink) and files under /proc/thread-self/net belong to
 the namespace of the thread that opened them, and stay there afterwards. So the
 engine enters the namespace just long enough to open what it needs, then leaves:
 no other thread of the process (the web server, say) ever changes namespace.
-Python 3.11 has no os.setns, hence ctypes.
+Python 3.11 has no os.setns, hence ctypes. Failing to enter is a CaptureError
+naming the cause (no such namespace, or CAP_SYS_ADMIN missing), like every other
+reason capture cannot start.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from capture.errors import CaptureError
 
 CLONE_NEWNET = 0x40000000
 _NETNS_RUN_DIR = "/run/netns"
@@ -32,6 +37,24 @@ def netns_path(name: str) -> str:
     return name if "/" in name else os.path.join(_NETNS_RUN_DIR, name)
 
 
+def _open_target(name: str) -> int:
+    """A descriptor of namespace `name`; CaptureError when there is no such namespace."""
+    try:
+        return os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CaptureError(f"cannot open network namespace {name!r}: {exc.strerror or exc}") from exc
+
+
+def _enter_target(fd: int, name: str) -> None:
+    """setns into `fd`; CaptureError naming the capability when the kernel refuses."""
+    try:
+        _setns(fd)
+    except OSError as exc:
+        if exc.errno == errno.EPERM:
+            raise CaptureError(f"entering network namespace {name!r} needs root or CAP_SYS_ADMIN") from exc
+        raise CaptureError(f"cannot enter network namespace {name!r}: {exc.strerror}") from exc
+
+
 @contextmanager
 def entered(name: str | None) -> Iterator[None]:
     """Run the body with the calling thread inside namespace `name` (None: stay)."""
@@ -40,9 +63,9 @@ def entered(name: str | None) -> Iterator[None]:
         return
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
+        target = _open_target(name)
         try:
-            _setns(target)
+            _enter_target(target, name)
         finally:
             os.close(target)
         try:
@@ -57,8 +80,8 @@ def enter(name: str | None) -> None:
     """Move the calling thread into namespace `name` for good (engine-owned threads only)."""
     if name is None:
         return
-    target = os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
+    target = _open_target(name)
     try:
-        _setns(target)
+        _enter_target(target, name)
     finally:
         os.close(target)

@@ -81,21 +81,29 @@ class InodeOwners:
             self._match(pid, wanted, found)
             if not wanted:
                 return found
-        now = time.monotonic()
-        if now - self._last_full >= self._full_scan_interval:
-            self._last_full = now
-            self.full_scans += 1
-            table: dict[int, int] = {}
-            for pid in all_pids():
-                for inode in socket_inodes(pid):
-                    table[inode] = pid
-            self._table = table
+        if time.monotonic() - self._last_full >= self._full_scan_interval:
+            table = self.scan()
             for inode in list(wanted):
                 pid = table.get(inode)
                 if pid is not None:
                     found[inode] = pid
                     wanted.discard(inode)
         return found
+
+    def scan(self) -> dict[int, int]:
+        """Read every process's descriptors now: the inode -> pid table, kept for later look-ups."""
+        self._last_full = time.monotonic()
+        self.full_scans += 1
+        table: dict[int, int] = {}
+        for pid in all_pids():
+            for inode in socket_inodes(pid):
+                table[inode] = pid
+        self._table = table
+        return table
+
+    def known(self, inode: int) -> int | None:
+        """The pid the last scan saw holding `inode`, without reading /proc again."""
+        return self._table.get(inode)
 
     def _match(self, pid: int, wanted: set[int], found: dict[int, int]) -> None:
         for inode in socket_inodes(pid):

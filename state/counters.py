@@ -27,9 +27,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
+
+from state.links import LinkFacts, SysfsLinks
 
 COUNTER_32_RANGE = 2**32
 """A 32-bit counter wraps to zero after this many bytes."""
@@ -40,12 +42,12 @@ the clock are not read at the same instant, and a very short interval must not
 turn one full-speed burst into a 'reset'."""
 
 BITS_PER_BYTE = 8
-BITS_PER_MBIT = 10**6
-ARPHRD_LOOPBACK = "772"
-"""/sys/class/net/<if>/type of a loopback device."""
-
-SYSFS_NET = Path("/sys/class/net")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+_NET_DEV_HEADER_LINES = 2
+_NET_DEV_RX_BYTES = 0
+_NET_DEV_TX_BYTES = 8
+"""Columns after "name:" in /proc/net/dev: received bytes first, transmitted bytes ninth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,33 +81,60 @@ def _raw_per_nic() -> Mapping[str, Any]:
     return psutil.net_io_counters(pernic=True, nowrap=False)
 
 
+class ProcNetDev:
+    """Per-NIC byte counters from an open `/proc/.../net/dev` file, re-read from its start.
+
+    psutil reads /proc/net/dev by path, which is the namespace of the process;
+    a file opened by a thread inside another network namespace stays bound to
+    that namespace, so this reads the counters of a namespace being captured.
+    The caller owns the file.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def __call__(self) -> dict[str, InterfaceCounters]:
+        self._file.seek(0)
+        counters = {}
+        for line in self._file.read().decode().splitlines()[_NET_DEV_HEADER_LINES:]:
+            name, _, rest = line.partition(":")
+            columns = rest.split()
+            if len(columns) > _NET_DEV_TX_BYTES:
+                counters[name.strip()] = InterfaceCounters(
+                    bytes_sent=int(columns[_NET_DEV_TX_BYTES]),
+                    bytes_recv=int(columns[_NET_DEV_RX_BYTES]),
+                )
+        return counters
+
+
 class SystemCounters:
-    """The default counter source: psutil's per-NIC counters, raw.
+    """The default counter source: the kernel's per-NIC counters, raw.
 
     psutil's own wrap handling is switched off (`nowrap=False`): it would add
     the previous value whenever a counter goes down, which turns a 32-bit wrap
-    into lost bytes and hides resets from the plausibility check. `sysfs`,
-    `boot_id_path` and `per_nic` say where the facts come from, so the
-    interface choice can be tested against a made-up host.
+    into lost bytes and hides resets from the plausibility check. `links`,
+    `boot_id_path` and `per_nic` say where the facts come from: a made-up host
+    in tests, or a monitored network namespace (`ProcNetDev` and
+    `state.links.SocketLinks` bound to it).
 
     Without an interface list the monitored interfaces are those backed by a
     device (a /sys/class/net/<if>/device link: physical and virtual machine
-    NICs), or every non-loopback interface when none is. Bridges, veths,
-    tunnels and VLANs carry traffic that also crosses a device-backed
-    interface; counting them too would count container or VPN traffic twice or
-    three times against the cap.
+    NICs), or every non-loopback interface when none is (or when that cannot
+    be told). Bridges, veths, tunnels and VLANs carry traffic that also crosses
+    a device-backed interface; counting them too would count container or VPN
+    traffic twice or three times against the cap.
     """
 
     def __init__(
         self,
         interfaces: tuple[str, ...] = (),
         *,
-        sysfs: Path = SYSFS_NET,
+        links: LinkFacts | None = None,
         boot_id_path: Path = BOOT_ID,
         per_nic: Callable[[], Mapping[str, Any]] = _raw_per_nic,
     ) -> None:
         self._named = interfaces
-        self._sysfs = sysfs
+        self._links = links if links is not None else SysfsLinks()
         self._boot_id_path = boot_id_path
         self._per_nic = per_nic
 
@@ -114,7 +143,7 @@ class SystemCounters:
         chosen = self._chosen(list(pernic))
         interfaces = {
             name: InterfaceCounters(
-                pernic[name].bytes_sent, pernic[name].bytes_recv, self._speed(name)
+                pernic[name].bytes_sent, pernic[name].bytes_recv, self._links.speed_bps(name)
             )
             for name in chosen
         }
@@ -123,23 +152,9 @@ class SystemCounters:
     def _chosen(self, present: list[str]) -> list[str]:
         if self._named:
             return [name for name in self._named if name in present]
-        candidates = [name for name in present if not self._is_loopback(name)]
-        backed = [name for name in candidates if (self._sysfs / name / "device").exists()]
+        candidates = [name for name in present if not self._links.is_loopback(name)]
+        backed = [name for name in candidates if self._links.has_device(name)]
         return backed or candidates
-
-    def _is_loopback(self, name: str) -> bool:
-        try:
-            return (self._sysfs / name / "type").read_text().strip() == ARPHRD_LOOPBACK
-        except OSError:
-            return name == "lo"
-
-    def _speed(self, name: str) -> float | None:
-        """The link speed in bits/s from sysfs; None when unknown (-1, unreadable, virtual)."""
-        try:
-            mbit = int((self._sysfs / name / "speed").read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return mbit * BITS_PER_MBIT if mbit > 0 else None
 
     def _boot_id(self) -> str:
         try:

@@ -83,6 +83,43 @@ def _kill_namespace_processes(netns: str) -> None:
             pass
 
 
+def set_sysctl(netns: str, *keys: str, value: int) -> None:
+    """Write `value` to /proc/sys/KEY as seen from inside `netns` (no procps needed)."""
+    script = "; ".join(f"echo {value} > /proc/sys/{key}" for key in keys)
+    sh("ip", "netns", "exec", netns, "sh", "-c", script)
+
+
+def join(x: Host, y: Host) -> None:
+    """Join hosts `x` and `y` (namespaces that exist) with a veth pair named, addressed and up.
+
+    Also what re-creates a link the test deleted: the same names and addresses
+    come back, as when a real interface is removed and re-added.
+    """
+    sh("ip", "-n", x.netns, "link", "add", x.iface, "type", "veth", "peer", "name", y.iface, "netns", y.netns)
+    for h in (x, y):
+        h.run("ip", "link", "set", h.iface, "up")
+        h.run("ip", "addr", "add", f"{h.ipv4}/24", "dev", h.iface)
+        h.run("ip", "-6", "addr", "add", f"{h.ipv6}/64", "dev", h.iface, "nodad")
+
+
+@contextmanager
+def namespaces(*names: str) -> Iterator[None]:
+    """Fresh namespaces with loopback up; their processes killed and the namespaces removed on exit."""
+    made: list[str] = []
+    try:
+        for ns in names:
+            sh("ip", "netns", "add", ns)
+            made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            # No duplicate address detection: link-local addresses usable at once, as the global ones (nodad).
+            set_sysctl(ns, "net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad", value=0)
+        yield
+    finally:
+        for ns in made:
+            _kill_namespace_processes(ns)
+            sh("ip", "netns", "del", ns, check=False)
+
+
 @contextmanager
 def veth_link(mtu: int = 1500) -> Iterator[Link]:
     """Two fresh namespaces `a` and `b` joined by veth, IPv4 and IPv6, removed on exit."""
@@ -92,21 +129,45 @@ def veth_link(mtu: int = 1500) -> Iterator[Link]:
         a=Host(f"tm{tag}a", "tma", f"198.18.{n % 250}.1", f"fd54:4d:{n:x}::1"),
         b=Host(f"tm{tag}b", "tmb", f"198.18.{n % 250}.2", f"fd54:4d:{n:x}::2"),
     )
-    made: list[str] = []
-    try:
-        for h in (link.a, link.b):
-            sh("ip", "netns", "add", h.netns)
-            made.append(h.netns)
-            h.run("ip", "link", "set", "lo", "up")
-        sh("ip", "link", "add", f"v{tag}a", "type", "veth", "peer", "name", f"v{tag}b")
-        for h, end in ((link.a, f"v{tag}a"), (link.b, f"v{tag}b")):
-            sh("ip", "link", "set", end, "netns", h.netns)
-            h.run("ip", "link", "set", end, "name", h.iface)
-            h.run("ip", "link", "set", h.iface, "mtu", str(mtu), "up")
-            h.run("ip", "addr", "add", f"{h.ipv4}/24", "dev", h.iface)
-            h.run("ip", "-6", "addr", "add", f"{h.ipv6}/64", "dev", h.iface, "nodad")
+    with namespaces(link.a.netns, link.b.netns):
+        join(link.a, link.b)
+        if mtu != 1500:
+            for h in (link.a, link.b):
+                h.run("ip", "link", "set", h.iface, "mtu", str(mtu))
         yield link
-    finally:
-        for ns in made:
-            _kill_namespace_processes(ns)
-            sh("ip", "netns", "del", ns, check=False)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """`a` and `b` on two subnets, joined through router `r` (its two ends: `ra` and `rb`)."""
+
+    a: Host
+    ra: Host
+    rb: Host
+    b: Host
+
+
+@contextmanager
+def routed_link() -> Iterator[Routed]:
+    """Three fresh namespaces a - r - b; r forwards IPv4 and IPv6 between the two links.
+
+    Each end host routes everything through r, so traffic between a and b
+    crosses r's two interfaces without being addressed to r itself.
+    """
+    n = next(_counter)
+    tag = f"{os.getpid() % 10000}x{n}"
+    r_ns = f"tm{tag}r"
+    net = Routed(
+        a=Host(f"tm{tag}a", "tma", f"198.18.{n % 250}.1", f"fd54:4d:{n:x}::1"),
+        ra=Host(r_ns, "tmra", f"198.18.{n % 250}.254", f"fd54:4d:{n:x}::fe"),
+        rb=Host(r_ns, "tmrb", f"198.19.{n % 250}.254", f"fd54:4e:{n:x}::fe"),
+        b=Host(f"tm{tag}b", "tmb", f"198.19.{n % 250}.1", f"fd54:4e:{n:x}::1"),
+    )
+    with namespaces(net.a.netns, r_ns, net.b.netns):
+        join(net.a, net.ra)
+        join(net.rb, net.b)
+        set_sysctl(r_ns, "net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", value=1)
+        for end, router in ((net.a, net.ra), (net.b, net.rb)):
+            end.run("ip", "route", "add", "default", "via", router.ipv4)
+            end.run("ip", "-6", "route", "add", "default", "via", router.ipv6)
+        yield net

@@ -1,8 +1,10 @@
-"""The tick-side accounting: owners found late, unknown buckets, linger, usage records."""
+"""The tick-side accounting: owners found late, unknown buckets, linger, usage records, coverage."""
 
 from __future__ import annotations
 
 import socket
+
+import pytest
 
 from capture.attribution import FlowKey, Resolution
 from capture.flows import Tracker
@@ -100,3 +102,38 @@ def test_local_bytes_count_on_the_connection_but_not_in_usage():
     r = t.tick({KEY: entry(local_b=700, local_p=1)}, 1.0, 100.0, 10.0, attr, {})
     assert r.connections[0].bytes_sent == 700
     assert r.usage == ()
+
+
+def test_process_stays_while_any_of_its_connections_is_listed():
+    """A closed connection lingers with its pid: its process entry must not leave before it does."""
+    t, attr = make()
+    attr.owners[KEY] = Resolution(OWNER, "ESTABLISHED")
+    t.tick({KEY: entry(in_b=1000, in_p=1)}, 1.0, 100.0, 10.0, attr, {KEY: "ESTABLISHED"})
+    t.tick({}, 1.0, 104.0, 14.0, attr, {KEY: "TIME_WAIT"})  # closed 4 s after its last byte
+    lingering = t.tick({}, 1.0, 108.0, 18.0, attr, {})  # past linger since the last byte, not since the close
+    assert [c.pid for c in lingering.connections] == [4242]
+    assert [(p.pid, p.connections, p.bytes_received) for p in lingering.processes] == [(4242, 0, 1000)]
+    gone = t.tick({}, 1.0, 109.5, 19.5, attr, {})
+    assert (gone.connections, gone.processes) == ((), ())
+
+
+def test_coverage_pairs_late_frames_with_the_tick_that_counted_them():
+    """Frames the kernel counted at the end of one tick are read in the next: coverage stays 1.0
+    when that tick leaves the window, while a real shortfall leaves with its tick."""
+    from capture.config import EngineConfig
+    from capture.engine import Engine
+
+    eng = Engine(EngineConfig(update_interval=1.0, coverage_window=3.0))
+    try:
+        cover = eng._cover
+        assert cover(0, 0) is None
+        assert cover(600, 1000) == 0.6  # a burst: 400 bytes still in the ring at the tick
+        assert cover(400, 0) == 1.0
+        assert cover(0, 0) == 1.0
+        assert cover(100, 100) == 1.0  # the burst's tick left the window; its late frames did not dangle
+        assert cover(90, 100) == pytest.approx(190 / 200)  # a real loss of 10 bytes...
+        assert cover(100, 100) == pytest.approx(290 / 300)
+        assert cover(100, 100) == pytest.approx(290 / 300)
+        assert cover(100, 100) == 1.0  # ...leaves the window with its tick
+    finally:
+        eng.stop()

@@ -83,3 +83,31 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ..
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip()
+
+
+def test_cooked_capture_direction_puts_this_host_first(tmp_path: Path):
+    """A Linux cooked capture (tcpdump -i any) says which frames were outgoing: that end is `a`."""
+    from scapy.layers.l2 import CookedLinux, CookedLinuxV2
+
+    out = IP(src="198.18.0.9", dst="198.18.0.1") / UDP(sport=9999, dport=53) / (b"q" * 30)
+    back = IP(src="198.18.0.1", dst="198.18.0.9") / UDP(sport=53, dport=9999) / (b"a" * 300)
+    for linktype, cooked in ((113, CookedLinux), (276, CookedLinuxV2)):
+        pkts = [cooked(pkttype=4, proto=0x0800) / out, cooked(pkttype=0, proto=0x0800) / back,
+                cooked(pkttype=0, proto=0x0800) / back]
+        path = tmp_path / f"cooked{linktype}.pcap"
+        wrpcap(str(path), pkts, linktype=linktype)
+        report = replay(path)
+        (flow,) = report.flows
+        assert (flow.a, flow.b) == ("198.18.0.9:9999", "198.18.0.1:53")  # sorted order would put .1 first
+        assert (flow.bytes_a_to_b, flow.bytes_b_to_a) == (len(pkts[0]), 2 * len(pkts[1]))
+        assert (report.bytes_sent, report.bytes_received) == (len(pkts[0]), 2 * len(pkts[1]))
+        assert f"sent {len(pkts[0])} bytes" in format_report(report)
+
+
+def test_direction_unknown_keeps_sorted_endpoints_and_no_sent_received(tmp_path: Path):
+    pkts = frames()
+    path = tmp_path / "plain.pcap"
+    wrpcap(str(path), pkts)
+    report = replay(path)
+    assert (report.bytes_sent, report.bytes_received) == (0, 0)
+    assert "this host sent" not in format_report(report)

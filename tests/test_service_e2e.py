@@ -1,4 +1,4 @@
-"""The `trafficmon` command end to end: real capture in a test namespace, real HTTP."""
+"""The `trafficmon` command end to end: real capture and real counters in a test namespace, real HTTP."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,13 +25,13 @@ pytestmark = pytest.mark.netns
 PASSWORD = "e2e-secret"
 
 
-@pytest.fixture
-def service(link: Link, tmp_path: Path) -> Iterator[str]:
-    """A running trafficmon capturing link.a's veth; yields its base URL."""
+def start_service(link: Link, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start trafficmon capturing (and accounting) link.a's veth; the process and its base URL."""
     env = {**os.environ, "MONITOR_PASS": PASSWORD, "MONITOR_USER": "admin"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "web", "--interfaces", link.a.iface, "--netns", link.a.netns,
-         "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / "data"), "--update-interval", "0.5"],
+         "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--update-interval", "0.5",
+         "--counter-poll-interval", "0.2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -42,7 +43,11 @@ def service(link: Link, tmp_path: Path) -> Iterator[str]:
         found = re.search(r"listening on (http://\S+/)", line)
         url = found.group(1) if found else None
     assert url, "trafficmon never said where it listens"
-    yield url
+    return proc, url
+
+
+def stop_service(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, as systemd stops it: a clean exit (the accounting flushed on the way)."""
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     for stream in (proc.stdout, proc.stderr):
@@ -50,13 +55,31 @@ def service(link: Link, tmp_path: Path) -> Iterator[str]:
             stream.close()
 
 
-def get(url: str) -> dict:
-    req = urllib.request.Request(url, headers={
+@pytest.fixture
+def service(link: Link, tmp_path: Path) -> Iterator[str]:
+    """A running trafficmon capturing link.a's veth; yields its base URL."""
+    proc, url = start_service(link, tmp_path / "data")
+    yield url
+    stop_service(proc)
+
+
+def request(url: str, body: dict[str, Any] | None = None) -> Any:
+    """GET `url`, or POST `body` to it as JSON; the JSON answer."""
+    headers = {
         "Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode(),
         "Accept": "application/json",
-    })
+    }
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)
+
+
+def get(url: str) -> Any:
+    return request(url)
 
 
 def test_download_shows_up_with_pid_and_speed(link: Link, service: str, peers):
@@ -79,3 +102,46 @@ def test_download_shows_up_with_pid_and_speed(link: Link, service: str, peers):
     health = get(f"{service}health")
     assert health["status"] == "ok"
     assert health["capture"]["interfaces"] == [link.a.iface]
+
+
+def test_period_totals_follow_the_namespace_kernel_counters(link: Link, service: str, peers):
+    """/data counts the captured namespace's veth (not the host's interfaces) from its kernel counters."""
+    size = 20_000_000
+    before = get(f"{service}data")
+    peers.append(start_peer(link.b, "tcp-server", link.b.ipv4, "5011"))
+    wait_line(peers[0])
+    for mode in ("u", "d"):
+        client = start_peer(link.a, "tcp-client", link.b.ipv4, "5011", mode, str(size))
+        peers.append(client)
+        assert json.loads(wait_line(client))["last"] == (1 if mode == "u" else size)
+    deadline = time.monotonic() + 15
+    while True:
+        after = get(f"{service}data")
+        sent, received = after["outbound"] - before["outbound"], after["inbound"] - before["inbound"]
+        if sent >= size and received >= size:
+            break
+        assert time.monotonic() < deadline, f"the period moved only {sent} out, {received} in"
+        time.sleep(0.2)
+    kernel = link.a.counters()
+    assert after["outbound"] <= kernel["tx_bytes"] and after["inbound"] <= kernel["rx_bytes"]
+    assert after["counted"] == after["outbound"]
+    assert get(f"{service}health")["accounting"]["interfaces"] == [link.a.iface]
+
+
+def test_an_adjustment_survives_a_restart(link: Link, tmp_path: Path):
+    data_dir = tmp_path / "data"
+    proc, url = start_service(link, data_dir)
+    try:
+        answer = request(f"{url}adjust", {"mode": "set", "gb": 1.5, "note": "provider's meter"})
+        assert answer["period"]["counted"] == 1_500_000_000
+    finally:
+        stop_service(proc)
+    proc, url = start_service(link, data_dir)
+    try:
+        period = get(f"{url}data")
+        assert period["counted"] >= 1_500_000_000
+        assert period["offset"] == answer["adjustment"]["new_offset"]
+        audit = get(f"{url}api/audit")["audit"]
+        assert [(e["mode"], e["bytes"], e["note"]) for e in audit] == [("set", 1_500_000_000, "provider's meter")]
+    finally:
+        stop_service(proc)

@@ -1,4 +1,9 @@
-"""The live JSON API: /health and /api/* read the latest snapshot and never wait for capture."""
+"""The live JSON API: /health and /api/* read the latest snapshot and never wait for capture.
+
+Where the accounting adds to a live view (/health, period totals per process,
+the persisted per-minute history) it is read from the accountant's memory, so
+these still never wait on anything.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,34 @@ import time
 
 from aiohttp import web
 
-from web import payloads
-from web.errors import ApiError
-from web.keys import CONFIG_KEY, SOURCE_KEY
-from web.queries import CONNECTION_SORT_FIELDS, PROCESS_SORT_FIELDS, parse_list_query
+from state.history import MINUTE
+from web import accounting, payloads
+from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY
+from web.queries import (
+    CONNECTION_SORT_FIELDS,
+    PROCESS_SORT_FIELDS,
+    duration,
+    known_params,
+    parse_list_query,
+)
 
 routes = web.RouteTableDef()
 
+SECONDS_PER_HOUR = 3600
+
 
 def _no_query(request: web.Request) -> None:
-    if request.query:
-        names = ", ".join(sorted(set(request.query)))
-        raise ApiError(400, f"unknown query parameter(s): {names}; this endpoint takes none")
+    known_params(request.query, ())
 
 
 @routes.get("/health", name="health")
 async def health(request: web.Request) -> web.Response:
     _no_query(request)
-    status, body = payloads.health(request.app[SOURCE_KEY].snapshot(), time.time())
+    status, body = payloads.health(
+        request.app[SOURCE_KEY].snapshot(),
+        time.time(),
+        accounting.health(request.app[ACCOUNTANT_KEY].status()),
+    )
     return web.json_response(body, status=status)
 
 
@@ -47,7 +62,8 @@ async def processes(request: web.Request) -> web.Response:
         filters=("pid", "process"),
     )
     snap = request.app[SOURCE_KEY].snapshot()
-    return web.json_response(payloads.processes(snap, selection, ordering))
+    period = request.app[ACCOUNTANT_KEY].processes("name")
+    return web.json_response(payloads.processes(snap, selection, ordering, period))
 
 
 @routes.get("/api/stats", name="api_stats")
@@ -58,8 +74,15 @@ async def stats(request: web.Request) -> web.Response:
 
 @routes.get("/api/bandwidth-history", name="api_bandwidth_history")
 async def bandwidth_history(request: web.Request) -> web.Response:
-    _no_query(request)
-    return web.json_response(payloads.history(request.app[SOURCE_KEY].snapshot()))
+    """The live ring (one point per tick), or with `range` the persisted per-minute history."""
+    accountant = request.app[ACCOUNTANT_KEY]
+    kept = accountant.settings()["minute_history_hours"] * SECONDS_PER_HOUR
+    raw = known_params(request.query, ("range",))["range"]
+    seconds = duration(raw, "range", kept)
+    if seconds is None:
+        return web.json_response(payloads.history(request.app[SOURCE_KEY].snapshot()))
+    points = accountant.history(seconds)
+    return web.json_response({"history": points, "count": len(points), "range": raw, "resolution": MINUTE})
 
 
 @routes.get("/api/capture", name="api_capture")

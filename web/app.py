@@ -1,15 +1,21 @@
-"""The application factory: wires config, the snapshot source, auth and every route.
+"""The application factory: wires config, the snapshot source, the accountant, auth and every route.
 
 Middlewares, outermost first: security headers (on every answer, errors
 included), CORS (preflights answered before auth, as browsers send them without
 credentials), errors (anything below becomes JSON), auth, CSRF, body limit.
-The publisher (engine subscription -> hub) lives in `cleanup_ctx`; WebSockets
-are closed with GOING_AWAY in `on_shutdown`, before the server stops.
+
+Two `cleanup_ctx` generators run the moving parts, in this order at startup
+and the reverse at shutdown: the accounting (the accountant started — after
+the engine, whose sockets the command opened first — fed by engine ticks,
+its threshold events turned into WebSocket alerts, and stopped with a final
+flush), then the publisher (engine ticks -> hub). WebSockets are closed with
+GOING_AWAY in `on_shutdown`, before the server stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,18 +23,29 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from web import api, pages, ws
+from capture.model import Snapshot
+from state import Accountant, ThresholdEvent
+from web import accounting, accounting_api, api, pages, ws
 from web.auth import auth_middleware
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.errors import error_middleware
 from web.headers import body_limit_middleware, security_headers_middleware
 from web.hub import Hub
-from web.keys import CONFIG_KEY, CREDENTIALS_KEY, HUB_KEY, OPENAPI_KEY, REGISTRY_KEY, SOURCE_KEY
+from web.keys import (
+    ACCOUNTANT_KEY,
+    CONFIG_KEY,
+    CREDENTIALS_KEY,
+    HUB_KEY,
+    OPENAPI_KEY,
+    REGISTRY_KEY,
+    SOURCE_KEY,
+)
 from web.metrics import build_registry, metrics_handler
+from web.negotiated import add_program_get
 from web.openapi import load_document
 from web.origins import cors_middleware, csrf_middleware
-from web.payloads import TrafficSource, engine_traffic
+from web.period_metrics import PeriodCollector
 from web.sources import SnapshotSource
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -39,14 +56,17 @@ def create_app(
     config: ServiceConfig,
     source: SnapshotSource,
     credentials: Credentials,
-    *,
-    traffic: TrafficSource | None = None,
+    accountant: Accountant | None = None,
 ) -> web.Application:
     """Build the service around an already started `source`.
 
-    `traffic` builds the WebSocket `traffic` part; until `state` provides the
-    billing period it is the engine's totals since start.
+    `accountant` is not started yet: the app starts it and stops it. None
+    builds one from `config.accounting` reading this process's own namespace's
+    counters; the command passes one reading the captured namespace's
+    (`web.counters`), tests one with a fake clock and counters.
     """
+    if accountant is None:
+        accountant = Accountant(config.accounting)
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
@@ -58,27 +78,62 @@ def create_app(
             body_limit_middleware(config.max_body_bytes),
         ],
     )
-    if traffic is None:
-        cap = None if config.traffic_cap_gb is None else round(config.traffic_cap_gb * 10**9)
-        traffic = engine_traffic(cap)
-    hub = Hub(config, source, traffic)
+    hub = Hub(config, source, lambda: accounting.period(accountant))
+    registry = build_registry(source, hub, config.metrics_top_processes)
+    registry.register(PeriodCollector(accountant, config.metrics_top_processes))
     app[CONFIG_KEY] = config
     app[CREDENTIALS_KEY] = credentials
     app[SOURCE_KEY] = source
+    app[ACCOUNTANT_KEY] = accountant
     app[HUB_KEY] = hub
     app[OPENAPI_KEY] = load_document()
-    app[REGISTRY_KEY] = build_registry(source, hub, config.metrics_top_processes)
+    app[REGISTRY_KEY] = registry
 
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
     app.add_routes(api.routes)
+    app.add_routes(accounting_api.routes)
+    # Before the pages of the same paths: programs get JSON, browsers fall through to the page.
+    add_program_get(app, "/daily", accounting_api.daily, "daily")
+    add_program_get(app, "/config", accounting_api.config, "config")
     app.add_routes(pages.routes)
     app.add_routes(ws.routes)
-    app.router.add_get("/metrics", metrics_handler(app[REGISTRY_KEY]), name="metrics")
+    app.router.add_get("/metrics", metrics_handler(registry), name="metrics")
     app.router.add_static("/static", STATIC_DIR, append_version=True, name="static")
 
+    app.cleanup_ctx.append(_accounting)
     app.cleanup_ctx.append(_publisher)
     app.on_shutdown.append(_close_websockets)
     return app
+
+
+async def _accounting(app: web.Application) -> AsyncIterator[None]:
+    """Run the accountant for as long as the app runs, then stop it with a final flush.
+
+    Starting and stopping touch SQLite and the counters, so they run in an
+    executor. Threshold events arrive on the accountant's thread and are handed
+    to the hub on the loop. The engine has no unsubscribe: after shutdown the
+    feed simply stops passing ticks on.
+    """
+    accountant = app[ACCOUNTANT_KEY]
+    hub = app[HUB_KEY]
+    loop = asyncio.get_running_loop()
+
+    def publish(event: ThresholdEvent) -> None:
+        loop.call_soon_threadsafe(hub.publish_alert, accounting.alert(event))
+
+    stopped = threading.Event()
+
+    def feed(snap: Snapshot) -> None:
+        if not stopped.is_set():
+            accountant.on_snapshot(snap)
+
+    unsubscribe = accountant.subscribe(publish)
+    await loop.run_in_executor(None, accountant.start)
+    app[SOURCE_KEY].subscribe(feed)
+    yield
+    stopped.set()
+    unsubscribe()
+    await loop.run_in_executor(None, accountant.stop)
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:

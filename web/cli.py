@@ -5,11 +5,14 @@ Order matters and is deliberate:
 2. start the capture engine — its raw sockets are opened before anything else,
    so a later step can drop root (least privilege) without ever reopening them;
 3. resolve the password (generated and stored 0600 at first start);
-4. build the app, listen, and say where: URL, user, where the password is,
-   what is captured;
-5. on SIGINT/SIGTERM: close WebSockets (GOING_AWAY), stop the server, stop
-   the engine last.
-The accounting store (`state`) is opened between 3 and 4 once it exists.
+4. open the kernel counters the accounting reads, in the captured namespace
+   (`web.counters`: that too needs root, so it comes before anything that
+   could drop it);
+5. build the app — its startup starts the accountant (opening the store in
+   DATA_DIR) — listen, and say where: URL, user, where the password is, what
+   is captured and where the traffic state is kept;
+6. on SIGINT/SIGTERM: close WebSockets (GOING_AWAY), stop the server, stop
+   the accountant with a final flush, close the counters, stop the engine last.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from typing import Any
 from aiohttp import web
 
 from capture import CaptureError, EngineConfig
+from state import Accountant
 from web.app import create_app
 from web.config import ConfigError, ServiceConfig, load_config
+from web.counters import counter_source
 from web.credentials import Credentials, CredentialsError, resolve_credentials
 from web.sources import SnapshotSource
 
@@ -89,21 +94,33 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
     except CaptureError as exc:
         return _fail(f"cannot capture: {exc}", EXIT_USAGE)
     try:
-        try:
-            credentials = resolve_credentials(config.monitor_user, config.monitor_pass, config.data_dir)
-        except CredentialsError as exc:
-            return _fail(str(exc), EXIT_USAGE)
-        try:
-            asyncio.run(_serve(config, engine, credentials))
-        except OSError as exc:
-            return _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", EXIT_FAILURE)
+        return _run(config, engine)
     finally:
         engine.stop()
+
+
+def _run(config: ServiceConfig, engine: SnapshotSource) -> int:
+    """Everything between starting the engine and stopping it; returns the exit status."""
+    accounting = config.accounting
+    try:
+        credentials = resolve_credentials(config.monitor_user, config.monitor_pass, accounting.data_dir)
+    except CredentialsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    try:
+        with counter_source(config.engine.netns, accounting.interfaces) as counters:
+            accountant = Accountant(accounting, counters=counters)
+            asyncio.run(_serve(config, engine, credentials, accountant))
+    except CaptureError as exc:
+        return _fail(f"cannot read the interface counters: {exc}", EXIT_USAGE)
+    except OSError as exc:
+        return _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", EXIT_FAILURE)
     return 0
 
 
-async def _serve(config: ServiceConfig, engine: SnapshotSource, credentials: Credentials) -> None:
-    app = create_app(config, engine, credentials)
+async def _serve(
+    config: ServiceConfig, engine: SnapshotSource, credentials: Credentials, accountant: Accountant
+) -> None:
+    app = create_app(config, engine, credentials, accountant)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
@@ -114,6 +131,7 @@ async def _serve(config: ServiceConfig, engine: SnapshotSource, credentials: Cre
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
         _announce(config, engine, credentials, runner.addresses)
+        _announce_accounting(accountant)
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -145,3 +163,17 @@ def _announce(
     where = ", ".join(captured) if captured else "every up, non-loopback interface"
     netns = f" in network namespace {config.engine.netns}" if config.engine.netns else ""
     print(f"capturing on {where}{netns}", flush=True)
+
+
+def _announce_accounting(accountant: Accountant) -> None:
+    """Say what is counted against which cap, and where the state is kept (or that it is not)."""
+    status = accountant.status()
+    settings = accountant.settings()
+    counted = ", ".join(status["interfaces"]) or "no interface yet"
+    kept = status["database"] or "memory only: DATA_DIR is unusable (see the log), the state is lost at exit"
+    print(
+        f"accounting {counted} against a {settings['cap_gb']:g} GB cap "
+        f"({settings['cap_counts']}, period from day {settings['reset_day']} {settings['timezone']}); "
+        f"state in {kept}",
+        flush=True,
+    )

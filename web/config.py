@@ -10,10 +10,14 @@ Everything is parsed and validated before anything starts, and every problem is
 reported on one line (`ConfigError`), so a typo never leaves a half-started
 root process behind.
 
-Accounting settings (billing period, thresholds, time zone…) belong to
-`state`, which owns its config and reads it with its own `from_env`. They join
-in `load_config`, at the spot marked there, as one more section of
-`ServiceConfig`; `DATA_DIR` and `TRAFFIC_CAP_GB` are parsed here until then.
+Accounting settings (the cap, billing period, thresholds, time zone, DATA_DIR…)
+belong to `state`, which declares them on `AccountingConfig` and parses them
+itself: the environment through `AccountingConfig.from_env`, then the flags
+given on top through `AccountingConfig.updated`. This module only derives one
+`--flag` per setting `AccountingConfig.describe()` lists and reports its
+problems on the same line as everyone else's. `INTERFACES` is one setting for
+both: a capture list given also restricts the interfaces whose counters are
+accounted.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from capture.config import EngineConfig
+from state import AccountingConfig, ValidationError
 
 Section = Literal["service", "engine"]
 
@@ -41,9 +45,10 @@ class ConfigError(ValueError):
 class ServiceConfig:
     """Everything the service runs with, validated as a whole.
 
-    `engine` is handed to the capture engine as it is; the other fields are the
-    web service's own. `monitor_pass` None means "generate one and store it in
-    `data_dir`" (see `web.credentials`).
+    `engine` is handed to the capture engine and `accounting` to the
+    accountant as they are; the other fields are the web service's own.
+    `monitor_pass` None means "generate one and store it in
+    `accounting.data_dir`" (see `web.credentials`).
     """
 
     host: str = "127.0.0.1"
@@ -52,8 +57,6 @@ class ServiceConfig:
     monitor_user: str = "admin"
     monitor_pass: str | None = field(default=None, repr=False)
     metrics_public: bool = False
-    data_dir: Path = Path("data")
-    traffic_cap_gb: float | None = None
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024
     max_connections_limit: int = 10_000
@@ -66,6 +69,7 @@ class ServiceConfig:
     ws_sndbuf: int = 256 * 1024
     metrics_top_processes: int = 10
     engine: EngineConfig = field(default_factory=EngineConfig)
+    accounting: AccountingConfig = field(default_factory=AccountingConfig)
 
 
 # Value parsers: each takes the raw string and returns the typed value or raises
@@ -103,15 +107,6 @@ def number(low: float, high: float, *, allow_low: bool = True) -> Callable[[str]
         return value
 
     return parse
-
-
-def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An empty value means "not set" (None), anything else goes to `parse`."""
-
-    def wrapped(raw: str) -> Any:
-        return None if raw.strip() == "" else parse(raw)
-
-    return wrapped
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -217,17 +212,16 @@ def text(max_length: int) -> Callable[[str], str | None]:
     return parse
 
 
-def directory(raw: str) -> Path:
-    if raw.strip() == "" or "\0" in raw:
-        raise ValueError("expected a directory path")
-    return Path(raw)
-
-
 def log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
     return value
+
+
+def flag_for(env: str) -> str:
+    """The command-line flag of an environment variable: UPDATE_INTERVAL -> --update-interval."""
+    return "--" + env.lower().replace("_", "-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +236,7 @@ class Setting:
 
     @property
     def flag(self) -> str:
-        return "--" + self.env.lower().replace("_", "-")
+        return flag_for(self.env)
 
     @property
     def is_bool(self) -> bool:
@@ -266,14 +260,10 @@ SETTINGS: tuple[Setting, ...] = (
             "environment, as command lines are visible to other users"),
     Setting("METRICS_PUBLIC", "service", "metrics_public", boolean,
             "serve /metrics without authentication"),
-    Setting("DATA_DIR", "service", "data_dir", directory,
-            "directory for the database and the generated password"),
-    Setting("TRAFFIC_CAP_GB", "service", "traffic_cap_gb",
-            optional(number(0, 1e9, allow_low=False)),
-            "monthly outbound cap in decimal GB (10^9 bytes); unset: no cap"),
     Setting("LOG_LEVEL", "service", "log_level", log_level, "DEBUG, INFO, WARNING or ERROR"),
     Setting("INTERFACES", "engine", "interfaces", interfaces,
-            "comma-separated interfaces to capture (unset: every up, non-loopback one)"),
+            "comma-separated interfaces to capture, and whose kernel counters are accounted "
+            "(unset: capture every up, non-loopback one; account the device-backed ones)"),
     Setting("SPEED_WINDOW", "engine", "speed_window", number(0.05, 3600),
             "seconds over which speeds are averaged"),
     Setting("LINGER", "engine", "linger", number(0, 86_400),
@@ -313,6 +303,35 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class AccountingFlag:
+    """One accounting setting as the command line sees it; `state` parses and checks the value."""
+
+    env: str
+    name: str
+    help: str
+    unit: str
+
+    @property
+    def flag(self) -> str:
+        return flag_for(self.env)
+
+
+def _accounting_flags() -> tuple[AccountingFlag, ...]:
+    """A flag per setting `AccountingConfig.describe()` lists, but those SETTINGS has (INTERFACES)."""
+    own = {setting.env for setting in SETTINGS}
+    flags = []
+    for row in AccountingConfig.describe():
+        if row["env"] in own:
+            continue
+        live = "; can also be changed while running (PUT /api/settings)" if row["live"] else ""
+        flags.append(AccountingFlag(row["env"], row["name"], row["description"] + live, row["unit"]))
+    return tuple(flags)
+
+
+ACCOUNTING_FLAGS = _accounting_flags()
+
+
 def _defaults(section: Section) -> dict[str, Any]:
     cls = ServiceConfig if section == "service" else EngineConfig
     out = {}
@@ -323,7 +342,7 @@ def _defaults(section: Section) -> dict[str, Any]:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return ",".join(value) or "(none)"
     if value is None:
         return "(unset)"
@@ -356,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(setting.flag, dest=setting.env, default=None,
                                 metavar="VALUE", help=help_text)
+    accounting = AccountingConfig().to_dict()
+    for flag in ACCOUNTING_FLAGS:
+        default = f"{_show(accounting[flag.name])} {flag.unit}".rstrip()
+        help_text = f"{flag.help} [env {flag.env}, default {default}]"
+        parser.add_argument(flag.flag, dest=flag.env, default=None, metavar="VALUE",
+                            help=help_text.replace("%", "%%"))  # argparse formats help with %
     return parser
 
 
@@ -380,18 +405,52 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServiceConfi
         except ValueError as exc:
             problems.append(f"{origin}={raw!r}: {exc}")
     engine = replace(EngineConfig(), **values["engine"])
-    # Accounting joins here. `state.config.AccountingConfig` declares its own
-    # settings (env name in each field's metadata) and parses them in
-    # `from_env`: add one flag per such field in `build_parser`, overlay the
-    # flags given onto `environ`, call `AccountingConfig.from_env(overlay)`,
-    # turn its ValidationError into one more entry of `problems`, and keep the
-    # result as `ServiceConfig.accounting`. DATA_DIR and TRAFFIC_CAP_GB then
-    # leave SETTINGS (state owns them; credentials read `accounting.data_dir`).
-    config = ServiceConfig(**values["service"], engine=engine)
+    accounting = _accounting(args, environ, engine.interfaces, problems)
+    config = ServiceConfig(**values["service"], engine=engine, accounting=accounting)
     problems.extend(_cross_check(config))
     if problems:
         raise ConfigError("; ".join(problems))
     return config
+
+
+def _accounting(
+    args: Mapping[str, Any],
+    environ: Mapping[str, str],
+    capture_interfaces: tuple[str, ...],
+    problems: list[str],
+) -> AccountingConfig:
+    """The accounting settings: environment, then the flags given on top; problems appended.
+
+    `state` stops at the first bad value it meets, so each refused value is set
+    aside and the rest parsed again, until every bad one is named. A flag wins
+    over its variable, which is then not looked at; INTERFACES arrives parsed,
+    as the capture's list.
+    """
+    by_name = {flag.name: flag for flag in ACCOUNTING_FLAGS}
+    given = {flag.name: args[flag.env] for flag in ACCOUNTING_FLAGS if args[flag.env] is not None}
+    overridden = {by_name[name].env for name in given} | {"INTERFACES"}
+    env = {name: value for name, value in environ.items() if name not in overridden}
+    while True:
+        try:
+            config = AccountingConfig.from_env(env)
+            break
+        except ValidationError as exc:
+            if exc.field not in env:  # a rule between settings, broken by a default
+                problems.append(f"{exc.field}: {exc.message}")
+                return AccountingConfig()
+            problems.append(f"{exc.field}={env.pop(exc.field)!r}: {exc.message}")
+    changes: dict[str, Any] = dict(given)
+    if capture_interfaces:
+        changes["interfaces"] = capture_interfaces
+    while True:
+        try:
+            return config.updated(changes)
+        except ValidationError as exc:
+            shown = by_name[exc.field].flag if exc.field in by_name else exc.field
+            if exc.field not in given:
+                problems.append(f"{shown}: {exc.message}")
+                return config
+            problems.append(f"{shown}={changes.pop(exc.field)!r}: {exc.message}")
 
 
 def _cross_check(config: ServiceConfig) -> list[str]:

@@ -1,9 +1,12 @@
 """Every failure leaves as JSON `{"error": "..."}` with a 4xx/5xx status, never a traceback.
 
-Handlers raise `ApiError` with a message a person can act on; aiohttp's own
-HTTP exceptions (404, 405, 413 from `client_max_size`…) are rendered the same
-way, keeping their headers (Allow, WWW-Authenticate); anything unexpected is
-logged with its traceback and answered with a bare 500.
+Handlers raise `ApiError` with a message a person can act on; the accounting's
+`ValidationError` (a setting, an adjustment, an imported document refused)
+becomes a 400 whose body also names the refused field in `field`, so a form
+can point at it; aiohttp's own HTTP exceptions (404, 405, 413 from
+`client_max_size`…) are rendered the same way, keeping their headers (Allow,
+WWW-Authenticate); anything unexpected is logged with its traceback and
+answered with a bare 500.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Mapping
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+
+from state import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +32,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    response = web.json_response({"error": message}, status=status)
+def json_error(
+    status: int, message: str, headers: Mapping[str, str] | None = None, *, field: str | None = None
+) -> web.Response:
+    body = {"error": message} if field is None else {"error": message, "field": field}
+    response = web.json_response(body, status=status)
     if headers:
         response.headers.update(headers)
     return response
@@ -48,6 +56,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return json_error(exc.status, exc.message, exc.headers)
+    except ValidationError as exc:
+        return json_error(400, str(exc), field=exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,6 +7,11 @@ most clients share the default one, so most ticks are serialised exactly once â€
 and hands the same `bytes` to every client's outbox (`web.wsclient`). A client
 whose send has stalled longer than `WS_SEND_TIMEOUT`, or whose reply queue
 overflows, is closed with TRY_AGAIN_LATER and a reason, never buffered for.
+
+The `table` topic is stateful (deltas between ticks, see `web.table`): one
+stream per distinct subscription that asks for it, advanced once per tick, and
+two frames at most per such subscription â€” the delta, and a keyframe for the
+clients that join or missed a frame.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from web.config import ServiceConfig
 from web.payloads import TrafficSource
 from web.queries import Selection
 from web.sources import SnapshotSource
+from web.table import TableStream
 from web.wsclient import DATA_TOPICS, TOPICS, Client, Subscription
 
 log = logging.getLogger(__name__)
 
-FILTERED_TOPICS = frozenset({"connections", "processes"})
+FILTERED_TOPICS = frozenset({"connections", "processes", "table"})
 _NO_SELECTION = Selection()
 
 
@@ -64,15 +70,20 @@ class TickView:
             case "stats":
                 return payloads.stats(snap)
             case "traffic":
-                return self._traffic(snap)
+                return self._traffic()
             case "interfaces":
                 return [i.to_dict() for i in snap.interfaces]
             case "capture":
                 return payloads.capture(snap)
         raise ValueError(f"no such topic: {topic}")
 
-    def message(self, kind: str, sub: Subscription) -> dict[str, Any]:
-        data = {t: self.part(t, sub.selection) for t in TOPICS if t in sub.topics and t in DATA_TOPICS}
+    def message(self, kind: str, sub: Subscription, table: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`table` is the subscription's table part (a delta or a keyframe), built by its stream."""
+        data = {
+            t: table if t == "table" else self.part(t, sub.selection)
+            for t in TOPICS
+            if t in sub.topics and t in DATA_TOPICS
+        }
         message: dict[str, Any] = {
             "type": kind,
             "seq": self.snap.seq,
@@ -96,6 +107,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: Snapshot | None = None
         self._closing_tasks: set[asyncio.Task[None]] = set()
+        self._tables: dict[Subscription, TableStream] = {}
         self.ticks = 0
         self.frames_built = 0
         self.evicted = 0
@@ -166,6 +178,7 @@ class Hub:
 
     def subscribe(self, client: Client, subscription: Subscription) -> None:
         client.subscription = subscription
+        client.needs_keyframe = True
 
     def reply(self, client: Client, message: Mapping[str, Any]) -> None:
         """Queue a direct answer (pong, error, ack); a client that lets replies pile up is evicted."""
@@ -199,19 +212,36 @@ class Hub:
         """Fan one tick out: one frame per distinct subscription, the same bytes to each client."""
         self.ticks += 1
         self._evict_stalled()
-        if not self._clients:
-            return
         view = TickView(snap, self._traffic, self._config.ws_max_connections)
-        frames: dict[Subscription, bytes] = {}
+        deltas = self._advance_tables(view)
+        frames: dict[tuple[Subscription, bool], bytes] = {}
         for client in list(self._clients):
             sub = client.subscription
             if not sub.topics & DATA_TOPICS:
                 continue
-            frame = frames.get(sub)
+            keyframe = "table" in sub.topics and (client.needs_keyframe or client.update_pending)
+            frame = frames.get((sub, keyframe))
             if frame is None:
-                frame = frames[sub] = encode(view.message("update", sub))
+                table = None
+                if "table" in sub.topics:
+                    table = self._tables[sub].keyframe() if keyframe else deltas[sub]
+                frame = frames[(sub, keyframe)] = encode(view.message("update", sub, table))
                 self.frames_built += 1
+            client.needs_keyframe = False
             client.offer_update(frame)
+
+    def _advance_tables(self, view: TickView) -> dict[Subscription, dict[str, Any]]:
+        """Advance the table stream of every subscription that has one; drop unused streams."""
+        wanted = {c.subscription for c in self._clients if "table" in c.subscription.topics}
+        for gone in self._tables.keys() - wanted:
+            del self._tables[gone]
+        deltas = {}
+        for sub in wanted:
+            stream = self._tables.setdefault(sub, TableStream())
+            matching = payloads.matching_connections(view.snap, sub.selection)
+            listed = payloads.busiest(matching, self._config.ws_max_connections)
+            deltas[sub] = stream.advance(view.snap.seq, listed, len(matching))
+        return deltas
 
     def publish_alert(self, alert: Mapping[str, Any]) -> None:
         """Send `{"type": "alert", "data": alert}` to every client subscribed to alerts.

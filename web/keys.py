@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from state import Accountant
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.hub import Hub
@@ -15,6 +16,7 @@ from web.sources import SnapshotSource
 CONFIG_KEY = web.AppKey("config", ServiceConfig)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)
 SOURCE_KEY = web.AppKey("source", SnapshotSource)
+ACCOUNTANT_KEY = web.AppKey("accountant", Accountant)
 HUB_KEY = web.AppKey("hub", Hub)
 OPENAPI_KEY = web.AppKey[dict[str, Any]]("openapi")
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)

@@ -6,8 +6,8 @@ node_exporter's (`trafficmon_network_transmit_bytes_total{device=…}`).
 Cardinality is bounded: interfaces by what is monitored, processes by
 `METRICS_TOP_PROCESSES` named by process name (never pid or remote address)
 plus `process="other"` for the rest and `process="unknown"` for bytes not yet
-attributed. The registry is private to the app; `state` adds its own period
-collector to it (`REGISTRY_KEY`).
+attributed. The registry is private to the app; the billing period's
+collector (`web.period_metrics`) is registered beside this one.
 """
 
 from __future__ import annotations

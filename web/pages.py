@@ -1,17 +1,27 @@
-"""Pages for people (/, /docs, /redoc) and the OpenAPI document they are built from.
+"""Pages for people (the dashboard, /docs, /redoc) and the OpenAPI document they are built from.
 
 `GET /` serves HTML only to a client that asks for text/html explicitly (a
 browser) and at least as much as JSON; everything else — curl's `*/*`,
-scripts — gets the API description as JSON, as the seed API did.
+scripts — gets the API description as JSON, as the seed API did. `GET /daily`
+and `GET /config` are pages here too; their JSON for programs is registered
+ahead of them (`web.negotiated`).
+
+The dashboard pages are templates filled in by their scripts from the API and
+the WebSocket; each page gets, in its `data-settings`, the few settings its
+scripts need to draw honestly (tick interval, history lengths, the bound on
+connections per message).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
-from web.keys import OPENAPI_KEY
+from web.keys import CONFIG_KEY, OPENAPI_KEY
 from web.openapi import describe
+from web.queries import MAX_PID
 
 routes = web.RouteTableDef()
 
@@ -40,14 +50,51 @@ def wants_html(accept: str) -> bool:
     return html > 0 and html >= _quality(accept, "application/json")
 
 
+def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any]:
+    """What every dashboard template gets: its name and the settings its scripts need."""
+    config = request.app[CONFIG_KEY]
+    settings = {
+        "page": page,
+        "update_interval": config.engine.update_interval,
+        "history_length": config.engine.history_length,
+        "minute_history_hours": config.accounting.minute_history_hours,
+        "max_connections": config.ws_max_connections,
+        **extra,
+    }
+    return {"page": page, "settings": settings}
+
+
 @routes.get("/", name="index")
 async def index(request: web.Request) -> web.StreamResponse:
     if wants_html(request.headers.get(hdrs.ACCEPT, "")):
-        response = aiohttp_jinja2.render_template("index.html", request, {})
+        response = aiohttp_jinja2.render_template("index.html", request, page_context(request, "overview"))
     else:
         response = web.json_response(describe(request.app[OPENAPI_KEY]))
     response.headers[hdrs.VARY] = hdrs.ACCEPT
     return response
+
+
+@routes.get(r"/processes/{pid:\d{1,7}}", name="process_page")
+async def process_page(request: web.Request) -> web.Response:
+    pid = int(request.match_info["pid"])
+    if pid > MAX_PID:
+        raise web.HTTPNotFound(text=f"no such process id: {pid}")
+    return aiohttp_jinja2.render_template("process.html", request, page_context(request, "process", pid=pid))
+
+
+@routes.get("/daily", name="daily_page")
+async def daily_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template("daily.html", request, page_context(request, "daily"))
+
+
+@routes.get("/months", name="months_page")
+async def months_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template("months.html", request, page_context(request, "months"))
+
+
+@routes.get("/config", name="config_page")
+async def config_page(request: web.Request) -> web.Response:
+    return aiohttp_jinja2.render_template("config.html", request, page_context(request, "config"))
 
 
 @routes.get("/docs", name="docs")

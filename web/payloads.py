@@ -14,8 +14,8 @@ from typing import Any
 from capture.model import Connection, Snapshot
 from web.queries import Ordering, Selection
 
-TrafficSource = Callable[[Snapshot], dict[str, Any]]
-"""Builds the `traffic` part (accounting). `state` provides the real one later."""
+TrafficSource = Callable[[], dict[str, Any]]
+"""Builds the `traffic` part: the billing period, from the accountant (`web.accounting.period`)."""
 
 STALE_TICKS = 5
 """Capture counts as stalled after this many intervals without a new snapshot."""
@@ -71,14 +71,41 @@ def process_list(snap: Snapshot, selection: Selection) -> list[dict[str, Any]]:
     return [p.to_dict() for p in snap.processes if selection.matches_process(p)]
 
 
-def processes(snap: Snapshot, selection: Selection, ordering: Ordering) -> dict[str, Any]:
+def processes(
+    snap: Snapshot, selection: Selection, ordering: Ordering, period: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Live processes with their name's billing-period totals beside the live figures.
+
+    `period` is the accountant's per-name listing, largest sender first. The
+    period totals belong to a process *name* (pids come and go over a month);
+    `period_processes` lists them, processes that are gone included, narrowed
+    to the names the filter selects and cut at the same `limit`.
+    """
     matching = [p for p in snap.processes if selection.matches_process(p)]
-    listed = [p.to_dict() for p in ordering.apply(matching)]
+    totals = {row["name"]: row for row in period}
+    listed = []
+    for proc in ordering.apply(matching):
+        row = totals.get(proc.name, {})
+        listed.append(
+            {
+                **proc.to_dict(),
+                "period_bytes_sent": row.get("bytes_sent", 0),
+                "period_bytes_received": row.get("bytes_received", 0),
+            }
+        )
+    if selection.pid is not None:
+        names: set[str] | None = {p.name.lower() for p in matching}
+    elif selection.process is not None:
+        names = {selection.process.lower()}
+    else:
+        names = None
+    named = [row for row in period if names is None or row["name"].lower() in names]
     return {
         "processes": listed,
         "count": len(listed),
         "total": len(matching),
         "unknown": [b.to_dict() for b in snap.unknown],
+        "period_processes": named[: ordering.limit],
     }
 
 
@@ -108,8 +135,12 @@ def capture_problem(snap: Snapshot, now: float) -> str | None:
     return None
 
 
-def health(snap: Snapshot, now: float) -> tuple[int, dict[str, Any]]:
-    """Status code and body of /health: 503 with the reason while capture is down."""
+def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Status code and body of /health: 503 with the reason while capture is down.
+
+    `accounting` (built by `web.accounting.health`) reports its own problem
+    without changing the status: the period totals keep coming from the kernel.
+    """
     problem = capture_problem(snap, now)
     body = {
         "status": "ok" if problem is None else "down",
@@ -117,23 +148,6 @@ def health(snap: Snapshot, now: float) -> tuple[int, dict[str, Any]]:
         "uptime": snap.uptime,
         "capture": snap.health.to_dict(),
         "reason": problem,
+        "accounting": accounting,
     }
     return (200 if problem is None else 503), body
-
-
-def engine_traffic(cap_bytes: int | None) -> TrafficSource:
-    """The `traffic` part until `state` joins: the engine's totals since it started.
-
-    `source` tells a client these are not billing-period figures yet.
-    """
-
-    def build(snap: Snapshot) -> dict[str, Any]:
-        return {
-            "source": "capture",
-            "start": snap.started,
-            "outbound": snap.totals.bytes_sent,
-            "inbound": snap.totals.bytes_received,
-            "cap": cap_bytes,
-        }
-
-    return build

@@ -144,6 +144,42 @@ def _single(query: MultiMapping[str], name: str) -> str | None:
     return values[0] if values else None
 
 
+def known_params(query: MultiMapping[str], known: tuple[str, ...]) -> dict[str, str | None]:
+    """The value of each known parameter (None when absent); unknown or repeated ones are an error."""
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        takes = f"known: {', '.join(known)}" if known else "this endpoint takes none"
+        raise _bad(f"unknown query parameter(s): {', '.join(unknown)}; {takes}")
+    return {name: _single(query, name) for name in known}
+
+
+def bounded_int(raw: str | None, name: str, low: int, high: int) -> int | None:
+    """A whole number in [low, high] written in decimal digits; None when absent."""
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise _bad(f"{name} must be a whole number between {low} and {high}")
+    return int(raw)
+
+
+_DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(raw: str | None, name: str, most: int) -> int | None:
+    """Seconds of a span written like 90s, 30m, 48h or 2d, at most `most`; None when absent."""
+    if raw is None:
+        return None
+    match = _DURATION.fullmatch(raw)
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0
+    if not 0 < seconds <= most:
+        raise _bad(
+            f"{name} must be a span such as 30m, 1h or 48h (s, m, h or d), "
+            f"at most {most // 3600}h; got {raw[:32]!r}"
+        )
+    return seconds
+
+
 def parse_list_query(
     query: MultiMapping[str],
     *,
@@ -155,11 +191,7 @@ def parse_list_query(
 
     Without `limit`, at most `max_limit` items are returned: every answer is bounded.
     """
-    known = (*filters, "sort", "order", "limit")
-    unknown = sorted(set(query) - set(known))
-    if unknown:
-        raise _bad(f"unknown query parameter(s): {', '.join(unknown)}; known: {', '.join(known)}")
-    values = {name: _single(query, name) for name in known}
+    values = known_params(query, (*filters, "sort", "order", "limit"))
     selection = Selection.from_mapping({name: values[name] for name in filters})
 
     sort = values["sort"]
@@ -168,10 +200,5 @@ def parse_list_query(
     if values["order"] not in (None, "asc", "desc"):
         raise _bad("order must be asc or desc")
     order: Literal["asc", "desc"] = "asc" if values["order"] == "asc" else "desc"
-    limit = values["limit"]
-    parsed_limit = max_limit
-    if limit is not None:
-        if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= max_limit:
-            raise _bad(f"limit must be a whole number between 1 and {max_limit}")
-        parsed_limit = int(limit)
-    return selection, Ordering(sort, order, parsed_limit)
+    limit = bounded_int(values["limit"], "limit", 1, max_limit)
+    return selection, Ordering(sort, order, max_limit if limit is None else limit)

@@ -27,7 +27,7 @@ from web.queries import Selection
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("connections", "stats", "traffic", "processes", "interfaces", "capture", "alerts")
+TOPICS = ("connections", "stats", "traffic", "processes", "interfaces", "capture", "table", "alerts")
 DATA_TOPICS = frozenset(TOPICS) - {"alerts"}
 DEFAULT_TOPICS = frozenset({"connections", "stats", "traffic", "alerts"})
 
@@ -50,6 +50,7 @@ class Client:
         self.skipped = 0
         self.sent = 0
         self.close_reason: str | None = None
+        self.needs_keyframe = True
         self._queue_size = queue_size
         self._control: deque[bytes] = deque()
         self._latest: bytes | None = None
@@ -68,6 +69,11 @@ class Client:
     def queued(self) -> int:
         """Frames waiting to be written (control queue plus the update slot)."""
         return len(self._control) + (self._latest is not None)
+
+    @property
+    def update_pending(self) -> bool:
+        """An update is waiting unsent; offering another drops it (see `web.table`)."""
+        return self._latest is not None
 
     def offer_update(self, frame: bytes) -> None:
         """Replace any unsent update with this newer one."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,8 +16,10 @@ from state.counters import (
     CounterReading,
     CounterTracker,
     InterfaceCounters,
+    ProcNetDev,
     SystemCounters,
 )
+from state.links import SocketLinks, SysfsLinks
 
 GBIT = 10**9
 T0 = 1_700_000_000.0
@@ -147,7 +151,7 @@ def test_system_counters_choose_device_backed_interfaces_without_loopback(tmp_pa
 
     def counters(names: tuple[str, ...] = ()) -> CounterReading:
         return SystemCounters(
-            names, sysfs=tmp_path / "net", boot_id_path=boot_id, per_nic=lambda: per_nic
+            names, links=SysfsLinks(tmp_path / "net"), boot_id_path=boot_id, per_nic=lambda: per_nic
         )()
 
     automatic = counters()
@@ -163,7 +167,7 @@ def test_system_counters_choose_device_backed_interfaces_without_loopback(tmp_pa
     # No device-backed interface at all (a container, OpenVZ): every non-loopback one.
     only_virtual = _fake_host(tmp_path / "ct", lo="lo", venet0="virtual", tun0="virtual")
     reading = SystemCounters(
-        sysfs=tmp_path / "ct", boot_id_path=tmp_path / "missing", per_nic=lambda: only_virtual
+        links=SysfsLinks(tmp_path / "ct"), boot_id_path=tmp_path / "missing", per_nic=lambda: only_virtual
     )()
     assert sorted(reading.interfaces) == ["tun0", "venet0"]
     assert reading.boot_id == f"boot-time:{int(psutil.boot_time())}"
@@ -174,3 +178,29 @@ def test_system_counters_read_this_host() -> None:
     assert "lo" not in reading.interfaces
     assert all(c.bytes_sent >= 0 and c.bytes_recv >= 0 for c in reading.interfaces.values())
     assert reading.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def test_proc_net_dev_is_read_from_the_open_file_each_time() -> None:
+    header = (
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls "
+        "carrier compressed\n"
+    )
+    line = "  {name}: {rx} 8 0 0 0 0 0 0 {tx} 9 0 0 0 0 0 0\n"
+    file = io.BytesIO((header + line.format(name="lo", rx=5, tx=5) + line.format(name="eth0", rx=700, tx=42)).encode())
+    read = ProcNetDev(file)
+    assert read() == {"lo": InterfaceCounters(5, 5), "eth0": InterfaceCounters(42, 700)}
+    file.seek(0)
+    file.truncate()
+    file.write((header + line.format(name="eth0", rx=800, tx=43)).encode())
+    assert read() == {"eth0": InterfaceCounters(43, 800)}
+
+
+def test_socket_links_answer_for_the_socket_namespace() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        links = SocketLinks(sock)
+        assert links.is_loopback("lo")
+        assert links.speed_bps("lo") is None  # loopback has no link speed
+        assert links.has_device("lo") is None  # no ioctl says; the source then takes every non-loopback one
+        assert not links.is_loopback("no-such-if0")
+        assert links.speed_bps("no-such-if0") is None

@@ -1,16 +1,24 @@
-"""Fixtures for the web tests: the real app around a fake engine, and auth headers."""
+"""Fixtures for the web tests: the real app around a fake engine, and auth headers.
+
+The app always has a real accountant on a real SQLite file in tmp_path, with
+the accounting tests' settable clock and kernel counters (`tests.state.fakes`).
+"""
 
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from state import Accountant, AccountingConfig
+from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from web.app import create_app
@@ -45,17 +53,56 @@ def engine() -> Iterator[FakeEngine]:
     fake.stop()  # ends a background ticker a test left running
 
 
-def build_app(engine: FakeEngine, **overrides: Any) -> web.Application:
-    """The real app around `engine`; keyword arguments override ServiceConfig fields."""
-    return create_app(replace(ServiceConfig(), **overrides), engine, CREDENTIALS)
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(at("2024-01-10 12:00"))
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any, engine: FakeEngine) -> MakeClient:
-    """Start the real app with the fake engine; keyword arguments override ServiceConfig fields."""
+def counters(clock: FakeClock) -> FakeCounters:
+    return FakeCounters(clock, booted_at=clock.now - 3600)
 
-    async def make(**overrides: Any) -> TestClient:
-        return await aiohttp_client(build_app(engine, **overrides))
+
+def accounting_config(data_dir: Path, **changes: Any) -> AccountingConfig:
+    """Accounting settings for tests: a state file in `data_dir`, UTC, a 1 GB cap."""
+    return AccountingConfig(**{"data_dir": data_dir, "timezone": "UTC", "cap_gb": 1, **changes})
+
+
+MakeAccountant = Callable[..., Accountant]
+
+
+@pytest.fixture
+def make_accountant(tmp_path: Path, clock: FakeClock, counters: FakeCounters) -> MakeAccountant:
+    """A fresh (not started: the app starts it) accountant; keyword arguments change its settings.
+
+    Each one gets its own DATA_DIR under tmp_path unless `data_dir` is given
+    (to restart on the same one).
+    """
+    made = itertools.count(1)
+
+    def make(data_dir: Path | None = None, **changes: Any) -> Accountant:
+        where = data_dir if data_dir is not None else tmp_path / f"data{next(made)}"
+        return Accountant(accounting_config(where, **changes), clock=clock, counters=counters)
+
+    return make
+
+
+def build_app(engine: FakeEngine, accountant: Accountant, **overrides: Any) -> web.Application:
+    """The real app around `engine` and `accountant`; keyword arguments override ServiceConfig fields."""
+    return create_app(replace(ServiceConfig(), **overrides), engine, CREDENTIALS, accountant)
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, engine: FakeEngine, make_accountant: MakeAccountant) -> MakeClient:
+    """Start the real app with the fake engine; keyword arguments override ServiceConfig fields.
+
+    `accountant` (optional) is the one to run, else a fresh one; the running
+    one is `client.server.app[ACCOUNTANT_KEY]`.
+    """
+
+    async def make(*, accountant: Accountant | None = None, **overrides: Any) -> TestClient:
+        chosen = accountant if accountant is not None else make_accountant()
+        return await aiohttp_client(build_app(engine, chosen, **overrides))
 
     return make
 

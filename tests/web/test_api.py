@@ -224,9 +224,7 @@ async def test_interfaces(client: TestClient, openapi: OpenApi) -> None:
     assert (wlan0["up"], wlan0["error"]) == (False, "interface is down")
 
 
-@pytest.mark.parametrize(
-    "path", ["/health", "/api/stats", "/api/bandwidth-history", "/api/capture", "/api/interfaces"]
-)
+@pytest.mark.parametrize("path", ["/health", "/api/stats", "/api/capture", "/api/interfaces"])
 async def test_endpoints_without_options_refuse_query_parameters(client: TestClient, openapi: OpenApi,
                                                                   path: str) -> None:
     body = await get_json(client, openapi, f"{path}?x=1", doc_path=path, status=400)

@@ -17,13 +17,13 @@ import pytest
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
 from web.cli import main
-from web.config import SETTINGS
+from web.config import ACCOUNTING_FLAGS, SETTINGS
 from web.credentials import PASSWORD_FILE
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for setting in SETTINGS:
+    for setting in (*SETTINGS, *ACCOUNTING_FLAGS):
         monkeypatch.delenv(setting.env, raising=False)
 
 
@@ -85,6 +85,9 @@ def test_serves_until_sigterm_and_shows_a_generated_password_once(
     assert f"generated password for user 'admin': {password}" in out
     assert f"stored in {data / PASSWORD_FILE}; it will not be shown again" in out
     assert "capturing on eth0, wlan0" in out  # what the engine reports it captures
+    assert "against a 500 GB cap (outbound, period from day 1 " in out
+    assert f"state in {data / 'traffic.db'}" in out
+    assert (data / "traffic.db").stat().st_size > 0  # the accountant ran and flushed on the way out
 
     engine = FakeEngine(build_snapshot(seq=4))
     seen = {}

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from capture.config import EngineConfig
-from web.config import SETTINGS, ConfigError, ServiceConfig, load_config
+from state import AccountingConfig, CapCounts
+from web.config import (
+    ACCOUNTING_FLAGS,
+    SETTINGS,
+    ConfigError,
+    ServiceConfig,
+    load_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,10 +26,11 @@ def test_defaults() -> None:
     config = load_config([], {})
     assert config == ServiceConfig()
     assert (config.host, config.port, config.monitor_user, config.monitor_pass) == ("127.0.0.1", 8080, "admin", None)
-    assert config.data_dir == Path("data")
+    assert config.accounting.data_dir == Path("data")
     assert config.metrics_public is False
     assert config.cors_origins == ()
     assert config.engine == EngineConfig()
+    assert config.accounting == AccountingConfig()
 
 
 def test_cli_beats_environment_beats_default() -> None:
@@ -45,8 +53,6 @@ def test_every_setting_from_environment_and_flag() -> None:
         "MONITOR_USER": "me",
         "MONITOR_PASS": "pw with spaces",
         "METRICS_PUBLIC": "yes",
-        "DATA_DIR": "/var/lib/trafficmon",
-        "TRAFFIC_CAP_GB": "1000",
         "LOG_LEVEL": "debug",
         "INTERFACES": "eth0, wlan0,eth0",
         "SPEED_WINDOW": "3",
@@ -81,7 +87,6 @@ def test_every_setting_from_environment_and_flag() -> None:
     assert from_env.cors_origins == ("https://a.example", "http://b.example:8080")
     assert from_env.monitor_pass == "pw with spaces"
     assert from_env.metrics_public is True
-    assert from_env.traffic_cap_gb == 1000.0
     assert from_env.log_level == "DEBUG"
     assert from_env.engine == EngineConfig(
         interfaces=("eth0", "wlan0"),
@@ -97,6 +102,68 @@ def test_every_setting_from_environment_and_flag() -> None:
         rcvbuf_bytes=1048576,
     )
     assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
+    assert from_env.accounting.interfaces == ("eth0", "wlan0")  # the capture's list restricts it
+
+
+def test_every_accounting_setting_from_environment_and_flag() -> None:
+    env = {
+        "DATA_DIR": "/var/lib/trafficmon",
+        "TRAFFIC_CAP_GB": "1000",
+        "CAP_COUNTS": "Both",
+        "RESET_DAY": "15",
+        "RESET_HOUR": "6",
+        "TIMEZONE": "Europe/Berlin",
+        "WARNING_PERCENT": "70",
+        "CRITICAL_PERCENT": "90",
+        "EXCEEDED_PERCENT": "105",
+        "FLUSH_INTERVAL": "2",
+        "COUNTER_POLL_INTERVAL": "0.5",
+        "LINK_SPEED_GBIT": "10",
+        "COUNTER_BITS": "32",
+        "PROJECTION_HOURS": "12",
+        "MINUTE_HISTORY_HOURS": "72",
+        "DAILY_RETENTION_DAYS": "800",
+        "MAX_TRACKED_HOSTS": "100",
+        "MAX_TRACKED_PROCESSES": "50",
+        "ARCHIVE_TOP": "5",
+    }
+    assert {f.env for f in ACCOUNTING_FLAGS} == set(env), "the test must cover every accounting setting"
+    assert {row["env"] for row in AccountingConfig.describe()} == set(env) | {"INTERFACES"}
+    from_env = load_config([], env).accounting
+    assert load_config([f"{f.flag}={env[f.env]}" for f in ACCOUNTING_FLAGS], {}).accounting == from_env
+    assert from_env == AccountingConfig(
+        data_dir=Path("/var/lib/trafficmon"),
+        cap_gb=1000.0,
+        cap_counts=CapCounts.BOTH,
+        reset_day=15,
+        reset_hour=6,
+        timezone="Europe/Berlin",
+        warning_percent=70.0,
+        critical_percent=90.0,
+        exceeded_percent=105.0,
+        flush_interval=2.0,
+        poll_interval=0.5,
+        link_speed_gbit=10.0,
+        counter_bits=32,
+        projection_hours=12.0,
+        minute_history_hours=72,
+        daily_retention_days=800,
+        max_hosts=100,
+        max_processes=50,
+        archive_top=5,
+    )
+
+
+def test_accounting_flags_beat_the_environment() -> None:
+    env = {"TRAFFIC_CAP_GB": "1000", "RESET_DAY": "oops", "DATA_DIR": "/srv/a", "INTERFACES": "eth0"}
+    config = load_config(["--traffic-cap-gb", "250", "--reset-day", "3", "--interfaces", "wan0"], env)
+    assert (config.accounting.cap_gb, config.accounting.reset_day) == (250.0, 3)  # the bad env value unread
+    assert config.accounting.data_dir == Path("/srv/a")
+    assert config.accounting.interfaces == config.engine.interfaces == ("wan0",)
+
+
+def test_without_interfaces_the_accounting_chooses_its_own() -> None:
+    assert load_config([], {}).accounting.interfaces == ()
 
 
 def test_boolean_flag_can_switch_off_the_environment() -> None:
@@ -124,8 +191,15 @@ def test_password_is_not_in_the_repr() -> None:
         ([], {"CORS_ORIGINS": "https://x.org/app"}, "'https://x.org/app' must be scheme://host[:port] only"),
         ([], {"MONITOR_USER": "a:b"}, "MONITOR_USER='a:b': must be non-empty, without ':'"),
         ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': expected one of 1/0"),
-        ([], {"TRAFFIC_CAP_GB": "0"}, "TRAFFIC_CAP_GB='0': must be more than 0"),
-        ([], {"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB='-5': must be more than 0"),
+        ([], {"TRAFFIC_CAP_GB": "0"}, "TRAFFIC_CAP_GB='0': must be greater than 0, got 0"),
+        ([], {"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB='-5': must be greater than 0, got -5"),
+        (["--traffic-cap-gb", "lots"], {}, "--traffic-cap-gb='lots': must be a number, got 'lots'"),
+        (["--reset-day", "32"], {}, "--reset-day='32': must be between 1 and 31, got 32"),
+        ([], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE='Mars/Olympus': is not a known IANA time zone name"),
+        ([], {"CAP_COUNTS": "most"}, "CAP_COUNTS='most': must be one of outbound, both, max"),
+        (["--warning-percent", "97"], {}, "--critical-percent: must be above warning_percent (97), got 95"),
+        ([], {"WARNING_PERCENT": "97"}, "CRITICAL_PERCENT: must be above warning_percent (97), got 95"),
+        ([], {"DAILY_RETENTION_DAYS": "30"}, "DAILY_RETENTION_DAYS='30': must be at least 400, got 30"),
         ([], {"INTERFACES": "eth0,a/b"}, "INTERFACES='eth0,a/b': 'a/b' is not an interface name"),
         ([], {"INTERFACES": "averyveryverylongname"}, "is not an interface name"),
         ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be between 64 and 65535"),
@@ -146,14 +220,18 @@ def test_bad_values(argv: list[str], env: dict[str, str], message: str) -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(["--port", "x"], {"SNAPLEN": "1", "WS_QUEUE": "-1"})
-    assert str(caught.value).count(";") == 2
-    for name in ("--port", "SNAPLEN", "WS_QUEUE"):
+        load_config(
+            ["--port", "x", "--reset-hour", "24", "--archive-top", "-1"],
+            {"SNAPLEN": "1", "WS_QUEUE": "-1", "TRAFFIC_CAP_GB": "0", "TIMEZONE": "Nowhere"},
+        )
+    names = ("--port", "SNAPLEN", "WS_QUEUE", "TRAFFIC_CAP_GB", "TIMEZONE", "--reset-hour", "--archive-top")
+    assert str(caught.value).count(";") == len(names) - 1
+    for name in names:
         assert name in str(caught.value)
 
 
 def run_module(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
+    clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in (*SETTINGS, *ACCOUNTING_FLAGS)}}
     return subprocess.run(
         [sys.executable, "-m", "web", *args],
         cwd=ROOT,
@@ -177,10 +255,22 @@ def test_bad_environment_exits_2_with_one_line() -> None:
     assert result.stderr == "trafficmon: UPDATE_INTERVAL='fast': expected a number\n"
 
 
+def test_bad_accounting_values_exit_2_on_one_line_before_anything_starts(tmp_path: Path) -> None:
+    result = run_module("--reset-day", "0", "--data-dir", str(tmp_path / "data"), TIMEZONE="Nowhere/Land")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "trafficmon: TIMEZONE='Nowhere/Land': is not a known IANA time zone name: 'Nowhere/Land'; "
+        "--reset-day='0': must be between 1 and 31, got 0\n"
+    )
+    assert not (tmp_path / "data").exists()
+
+
 def test_help_names_every_environment_variable() -> None:
     result = run_module("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for setting in SETTINGS:
+    for setting in (*SETTINGS, *ACCOUNTING_FLAGS):
         assert f"{setting.flag}" in text
         assert f"[env {setting.env}, default" in text
+    assert "[env TRAFFIC_CAP_GB, default 500.0 GB]" in text

@@ -13,7 +13,6 @@ from tests.web.fakes import FakeEngine, build_snapshot
 from web.config import ServiceConfig
 from web.hub import Hub
 from web.metrics import build_registry, text_handler, top_processes
-from web.payloads import engine_traffic
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -103,7 +102,7 @@ async def test_websocket_counters(client: TestClient) -> None:
 
 async def test_text_handler_fallback_serves_the_same_metrics(engine: FakeEngine) -> None:
     """For prometheus-client versions without the aiohttp handler."""
-    hub = Hub(ServiceConfig(), engine, engine_traffic(None))
+    hub = Hub(ServiceConfig(), engine, dict)
     handler = text_handler(build_registry(engine, hub, 10))
     response = await handler(make_mocked_request("GET", "/metrics"))
     values = samples(response.body.decode())

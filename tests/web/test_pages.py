@@ -41,8 +41,8 @@ async def test_index_for_a_browser(client: TestClient) -> None:
     assert response.content_type == "text/html"
     assert response.headers["Vary"] == "Accept"
     page = await response.text()
-    assert "<h1>trafficmon</h1>" in page
-    assert 'href="/docs"' in page and 'href="/api/stats"' in page
+    assert 'data-page="overview"' in page and 'id="connections"' in page
+    assert 'href="/docs"' in page and 'href="/daily"' in page
 
 
 async def test_index_for_a_program(client: TestClient, openapi: OpenApi) -> None:
@@ -94,7 +94,7 @@ async def test_docs_pages_load_only_local_assets(client: TestClient, page: str, 
     assert 'data-spec="/openapi.json"' in html or 'spec-url="/openapi.json"' in html
 
 
-@pytest.mark.parametrize("name", ["swagger-ui", "redoc"])
+@pytest.mark.parametrize("name", ["swagger-ui", "redoc", "uplot"])
 def test_vendored_assets_keep_license_and_version(name: str) -> None:
     folder = WEB / "static" / "vendor" / name
     assert "MIT" in (folder / "LICENSE").read_text() or "Apache" in (folder / "LICENSE").read_text()

@@ -10,7 +10,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import AUTH, PASSWORD, USER, MakeClient, basic, build_app
+from tests.web.conftest import (
+    AUTH,
+    PASSWORD,
+    USER,
+    MakeAccountant,
+    MakeClient,
+    basic,
+    build_app,
+)
 from tests.web.fakes import FakeEngine
 from tests.web.openapi_check import OpenApi
 
@@ -209,9 +217,11 @@ async def test_body_over_the_limit_is_413_json(make_client: MakeClient) -> None:
     assert await response.json() == {"error": "request body of 2048 bytes is over the limit of 1024 bytes"}
 
 
-async def test_streamed_body_over_the_limit_is_413_json(aiohttp_client: Any, engine: FakeEngine) -> None:
+async def test_streamed_body_over_the_limit_is_413_json(
+    aiohttp_client: Any, engine: FakeEngine, make_accountant: MakeAccountant
+) -> None:
     """No Content-Length: aiohttp's client_max_size stops the read, still answered as JSON."""
-    app = build_app(engine, max_body_bytes=1024)
+    app = build_app(engine, make_accountant(), max_body_bytes=1024)
     app.router.add_post("/test-echo", echo_length)
     client = await aiohttp_client(app)
 
@@ -243,12 +253,15 @@ async def test_security_headers_everywhere(client: TestClient) -> None:
 
 
 async def test_unexpected_error_is_500_json_without_traceback(
-    aiohttp_client: Any, engine: FakeEngine, caplog: pytest.LogCaptureFixture
+    aiohttp_client: Any,
+    engine: FakeEngine,
+    make_accountant: MakeAccountant,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("secret internal detail")
 
-    app = build_app(engine)
+    app = build_app(engine, make_accountant())
     app.router.add_get("/test-broken", broken)
     client = await aiohttp_client(app)
     response = await client.get("/test-broken", headers=AUTH)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -11,9 +12,11 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import AUTH, MakeClient
+from state import ThresholdEvent
+from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
+from web import accounting
 from web.keys import HUB_KEY
 
 RECEIVE_TIMEOUT = 5.0
@@ -39,20 +42,19 @@ async def test_initial_message(client: TestClient, openapi: OpenApi) -> None:
     assert list(message["data"]) == ["connections", "stats", "traffic"]
     assert [c["id"] for c in message["data"]["connections"]] == ["c1", "c2", "c3", "c4", "c5"]
     assert message["data"]["stats"]["total_download_speed"] == 70_700.0
-    assert message["data"]["traffic"] == {
-        "source": "capture",
-        "start": pytest.approx(message["timestamp"] - 100.0),
-        "outbound": 96_800,
-        "inbound": 2_306_700,
-        "cap": None,
-    }
+    period = await (await client.get("/data", headers=AUTH)).json()
+    assert message["data"]["traffic"] == period  # the billing period, as GET /data answers it
+    assert (period["start"], period["outbound"], period["level"]) == ("2024-01-01T00:00:00+00:00", 0, "ok")
     await ws.close()
 
 
-async def test_traffic_carries_the_cap_in_bytes(make_client: MakeClient, openapi: OpenApi) -> None:
-    client = await make_client(traffic_cap_gb=1.5)
+async def test_traffic_carries_the_cap_in_bytes(
+    make_client: MakeClient, make_accountant: MakeAccountant, openapi: OpenApi
+) -> None:
+    client = await make_client(accountant=make_accountant(cap_gb=1.5))
     ws = await connect(client)
-    assert (await receive(ws, openapi))["data"]["traffic"]["cap"] == 1_500_000_000
+    traffic = (await receive(ws, openapi))["data"]["traffic"]
+    assert traffic["cap"] == traffic["cap_bytes"] == 1_500_000_000
     await ws.close()
 
 
@@ -183,7 +185,8 @@ async def test_alert_reaches_subscribers_of_alerts_only(client: TestClient, open
     await receive(quiet, openapi)
     await quiet.send_json({"type": "subscribe", "topics": ["stats"]})
     await receive(quiet, openapi)
-    alert = {"level": "warning", "threshold": 80, "used_percent": 81.2, "message": "80% of the cap used"}
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    alert = accounting.alert(ThresholdEvent("warning", start, 812, 1000, start + timedelta(days=3)))
     client.server.app[HUB_KEY].publish_alert(alert)
     assert await receive(default, openapi) == {"type": "alert", "data": alert}
     await quiet.send_json({"type": "ping"})
@@ -267,4 +270,4 @@ async def test_shutdown_closes_with_going_away(client: TestClient, openapi: Open
 
 async def test_each_app_subscribes_once(engine: FakeEngine, make_client: MakeClient) -> None:
     await make_client()
-    assert engine.subscribers == 1
+    assert engine.subscribers == 2  # the hub and the accountant, not once per WebSocket client

@@ -1,0 +1,70 @@
+"""Request bodies, read strictly: a JSON document, or (where a page posts one) an HTML form.
+
+Whatever is wrong with a body — malformed JSON, a type the endpoint does not
+take, a field given twice, a file upload — is an `ApiError(400)` (or 415 for
+a media type the endpoint does not read) before any handler looks at it. Size
+is bounded by `client_max_size` (413) before any of this runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from web.errors import ApiError
+
+JSON = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as a JSON value; 415 unless it says it is JSON, 400 when it is not."""
+    if request.content_type != JSON:
+        raise ApiError(415, f"send the body as {JSON} (got {request.content_type or 'none'})")
+    return await _parse_json(request)
+
+
+async def read_object(request: web.Request, *, form: bool = False) -> dict[str, Any]:
+    """The body as an object of fields: a JSON object, or with `form` also an HTML form.
+
+    Form values are strings, as a browser sends them; the caller converts and
+    checks each one, knowing where it came from (`is_form`).
+    """
+    if form and request.content_type in FORM_TYPES:
+        return await _read_form(request)
+    if request.content_type != JSON:
+        accepted = f"{JSON} or an HTML form" if form else JSON
+        raise ApiError(415, f"send the body as {accepted} (got {request.content_type or 'none'})")
+    value = await _parse_json(request)
+    if not isinstance(value, dict):
+        raise ApiError(400, f"the body must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def is_form(request: web.Request) -> bool:
+    """True when the body is an HTML form (its values are strings)."""
+    return request.content_type in FORM_TYPES
+
+
+async def _parse_json(request: web.Request) -> Any:
+    text = await request.text()
+    if not text.strip():
+        raise ApiError(400, "the body is empty; send a JSON document")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+
+
+async def _read_form(request: web.Request) -> dict[str, Any]:
+    posted = await request.post()
+    fields: dict[str, Any] = {}
+    for name, value in posted.items():
+        if name in fields:
+            raise ApiError(400, f"{name}: given more than once")
+        if not isinstance(value, str):
+            raise ApiError(400, f"{name}: file uploads are not accepted")
+        fields[name] = value
+    return fields

@@ -1,0 +1,256 @@
+// The overview page (/): cap gauge, bandwidth chart, top processes, capture
+// health and the live connection table, all fed by one WebSocket.
+"use strict";
+
+(function () {
+  const TM = window.TM;
+  const settings = TM.settings;
+  const HEALTH_REFRESH_MS = 10000;
+  const LONG_REFRESH_MS = 60000;
+  const TOP_PROCESSES = 8;
+  const LEVELS = ["ok", "warning", "critical", "exceeded"];
+  const COUNTS = { outbound: "outbound", both: "outbound + inbound", max: "larger direction" };
+
+  // ---- the cap gauge: the billing period, as GET /data and every tick's `traffic` part carry it ----
+
+  const gauge = {
+    section: document.getElementById("cap"),
+    body: document.querySelector("#cap .gauge-body"),
+
+    render(period) {
+      const level = LEVELS.includes(period.level) ? period.level : "ok";
+      this.section.dataset.level = level;
+      const percent = period.used_percent;
+      const meter = this.body.querySelector(".meter");
+      meter.setAttribute("aria-valuenow", String(Math.min(100, percent)));
+      meter.setAttribute("aria-valuetext", TM.fmt.percent(percent) + " of the cap used (" + level + ")");
+      meter.querySelector(".meter-fill").style.width = Math.min(100, percent) + "%";
+      for (const name of ["warning", "critical"]) {
+        const mark = meter.querySelector(".mark-" + name);
+        const at = period.thresholds[name];
+        mark.hidden = at > 100;
+        mark.style.left = at + "%";
+      }
+      const projection = period.projection;
+      let projected = projection.bytes === null ? "not enough traffic seen yet" : TM.fmt.bytes(projection.bytes);
+      if (projection.cap_date) projected += ", reaching the cap " + TM.time.relative(projection.cap_date);
+      const explained = period.breakdown_coverage;
+      TM.fill(this.body, {
+        used_percent: TM.fmt.percent(percent),
+        level: level === "ok" ? "within the cap" : level === "exceeded" ? "cap exceeded" : level + " level",
+        cap_counts: COUNTS[period.cap_counts] || period.cap_counts,
+        counted: TM.fmt.bytes(period.counted),
+        cap: TM.fmt.bytes(period.cap_bytes),
+        remaining: TM.fmt.bytes(period.remaining),
+        days_left: TM.fmt.days(period.days_left),
+        projection: projected,
+        end: TM.time.element(period.end),
+        directions: "↑ " + TM.fmt.bytes(period.outbound) + " / ↓ " + TM.fmt.bytes(period.inbound),
+        offset: period.offset ? TM.fmt.bytes(period.offset) : "none",
+        updated: period.updated ? TM.time.element(period.updated) : "not yet",
+        explained: explained === null ? "none yet" : TM.fmt.percent(100 * explained),
+      });
+    },
+  };
+
+  // ---- bandwidth chart: the live ring from the WebSocket, or the per-minute history ----
+
+  const rates = {
+    chart: TM.RateChart(document.getElementById("rate-chart"), [
+      ["Upload", "--up"],
+      ["Download", "--down"],
+    ]),
+    live: [[], [], []],
+    range: "live",
+    note: document.getElementById("range-note"),
+    buttons: [...document.querySelectorAll("#rates [data-range]")],
+    longTimer: null,
+
+    init() {
+      for (const button of this.buttons) button.addEventListener("click", () => this.select(button.dataset.range));
+    },
+
+    async loadLive() {
+      const result = await TM.api("GET", "/api/bandwidth-history");
+      if (!result.ok) return;
+      const points = result.data.history;
+      this.live = [points.map((p) => p.timestamp), points.map((p) => p.upload), points.map((p) => p.download)];
+      if (this.range === "live") this.chart.setData(this.live);
+    },
+
+    add(stats, timestamp) {
+      document.getElementById("rate-up").textContent = TM.fmt.rate(stats.total_upload_speed);
+      document.getElementById("rate-down").textContent = TM.fmt.rate(stats.total_download_speed);
+      const [times, up, down] = this.live;
+      if (times.length && timestamp <= times[times.length - 1]) return;
+      times.push(timestamp);
+      up.push(stats.total_upload_speed);
+      down.push(stats.total_download_speed);
+      const oldest = timestamp - settings.history_length;
+      while (times.length && times[0] < oldest) {
+        times.shift();
+        up.shift();
+        down.shift();
+      }
+      if (this.range === "live") this.chart.setData(this.live);
+    },
+
+    select(range) {
+      this.range = range;
+      for (const button of this.buttons) button.setAttribute("aria-pressed", String(button.dataset.range === range));
+      clearInterval(this.longTimer);
+      this.note.hidden = true;
+      if (range === "live") {
+        this.chart.setData(this.live);
+        return;
+      }
+      this.loadMinutes();
+      this.longTimer = setInterval(() => this.loadMinutes(), LONG_REFRESH_MS);
+    },
+
+    // Per-minute averages kept by the accounting (complete minutes only).
+    async loadMinutes() {
+      const range = this.range;
+      const result = await TM.api("GET", "/api/bandwidth-history?range=" + range);
+      if (range !== this.range) return;
+      this.note.hidden = result.ok && result.data.count > 0;
+      if (!result.ok) {
+        this.note.textContent = "Could not load the per-minute history: " + result.error;
+        return;
+      }
+      this.note.textContent = "No complete minute recorded yet.";
+      const points = result.data.history;
+      this.chart.setData([points.map((p) => p.timestamp), points.map((p) => p.upload), points.map((p) => p.download)]);
+    },
+  };
+
+  // ---- top processes by speed; list items are kept per pid so focus survives a tick ----
+
+  const top = {
+    list: document.querySelector("#top-processes ol"),
+    empty: document.querySelector("#top-processes [data-role=empty]"),
+    items: new Map(),
+
+    render(processes) {
+      const busy = processes
+        .filter((p) => p.upload_speed + p.download_speed > 0)
+        .sort((a, b) => b.upload_speed + b.download_speed - (a.upload_speed + a.download_speed) || a.pid - b.pid)
+        .slice(0, TOP_PROCESSES);
+      const fastest = busy.length ? busy[0].upload_speed + busy[0].download_speed : 1;
+      const keep = new Set(busy.map((p) => p.pid));
+      for (const [pid, li] of this.items) {
+        if (!keep.has(pid)) {
+          li.remove();
+          this.items.delete(pid);
+        }
+      }
+      let cursor = this.list.firstElementChild;
+      for (const p of busy) {
+        let li = this.items.get(p.pid);
+        if (!li) {
+          li = TM.el(
+            "li",
+            {},
+            TM.el("a", { href: "/processes/" + p.pid, class: "name" }),
+            TM.el("span", { class: "pid" }),
+            TM.el("span", { class: "up" }),
+            TM.el("span", { class: "down" }),
+            TM.el("span", { class: "bar", "aria-hidden": "true" }, TM.el("span"))
+          );
+          this.items.set(p.pid, li);
+        }
+        li.querySelector(".name").textContent = p.name;
+        li.querySelector(".name").title = p.cmdline;
+        li.querySelector(".pid").textContent = "pid " + p.pid;
+        li.querySelector(".up").textContent = "↑ " + TM.fmt.rate(p.upload_speed);
+        li.querySelector(".down").textContent = "↓ " + TM.fmt.rate(p.download_speed);
+        li.querySelector(".bar span").style.width = (100 * (p.upload_speed + p.download_speed)) / fastest + "%";
+        if (li === cursor) cursor = cursor.nextElementSibling;
+        else this.list.insertBefore(li, cursor);
+      }
+      this.empty.hidden = busy.length > 0;
+    },
+  };
+
+  // ---- capture health, as measured: nothing rounded up ----
+
+  const health = {
+    section: document.getElementById("health"),
+
+    // The accounting's own state (database, counters) is only in /health.
+    async refreshAccounting() {
+      const result = await TM.api("GET", "/health");
+      const field = this.section.querySelector('[data-field="accounting"]');
+      const accounting = result.data && result.data.accounting;
+      if (!accounting) {
+        field.textContent = "unknown (" + (result.error || "no answer") + ")";
+        field.className = "bad";
+        return;
+      }
+      field.className = accounting.problem ? "bad" : "";
+      field.textContent = accounting.problem
+        ? accounting.problem
+        : "counting " + accounting.interfaces.join(", ") + (accounting.last_flush ? ", saved " + TM.time.relative(accounting.last_flush) : "");
+    },
+
+    render(capture, stats) {
+      const coverage = capture.coverage;
+      const state = !capture.running ? "bad" : capture.errors.length || (coverage !== null && coverage < 0.99) ? "degraded" : "good";
+      this.section.dataset.state = state;
+      const total = capture.bytes_attributed + capture.bytes_unknown;
+      TM.fill(this.section, {
+        status: capture.running ? "capturing on " + (capture.interfaces.join(", ") || "no interface") : "not capturing",
+        coverage: coverage === null ? "— (nothing moved in the last tick)" : TM.fmt.percent(coverage * 100) + " of the kernel's byte count",
+        drops: TM.fmt.count(capture.kernel_drops),
+        malformed: TM.fmt.count(capture.malformed),
+        unknown: TM.fmt.bytes(capture.bytes_unknown) + (total ? " (" + TM.fmt.percent((100 * capture.bytes_unknown) / total) + ")" : ""),
+        packets: TM.fmt.count(capture.packets),
+        uptime: TM.fmt.duration(stats.uptime),
+      });
+      const errors = this.section.querySelector("[data-role=errors]");
+      errors.replaceChildren(...capture.errors.map((e) => TM.el("li", { text: e })));
+      errors.hidden = capture.errors.length === 0;
+    },
+  };
+
+  // ---- wiring ----
+
+  const table = new TM.ConnectionTable(document.getElementById("connections"));
+  let lastStats = null;
+
+  function onMessage(message) {
+    const data = message.data;
+    if (message.type === "initial") {
+      table.setConnections(data.connections, data.connections.length);
+      table.render();
+      rates.loadLive();
+      gauge.render(data.traffic);
+    } else if (message.type === "update") {
+      if (data.table) {
+        table.applyTable(message.seq, data.table);
+        table.render();
+      }
+      if (data.stats) {
+        lastStats = data.stats;
+        rates.add(data.stats, message.timestamp);
+      }
+      if (data.traffic) gauge.render(data.traffic);
+      if (data.processes) top.render(data.processes);
+      if (data.capture && lastStats) health.render(data.capture, lastStats);
+    } else if (message.type === "alert") {
+      TM.showAlert(message.data);
+    }
+  }
+
+  const socket = new TM.LiveSocket({
+    subscription: { type: "subscribe", topics: ["table", "stats", "traffic", "processes", "capture", "alerts"] },
+    onMessage,
+  });
+  table.onDesync = () => socket.resubscribe();
+
+  rates.init();
+  health.refreshAccounting();
+  setInterval(() => health.refreshAccounting(), HEALTH_REFRESH_MS);
+  socket.start();
+  TM.overview = { table, socket, rates };
+})();
