@@ -238,3 +238,16 @@ def test_missing_interface_is_a_clear_error(link: Link):
     eng = Engine(EngineConfig(interfaces=("nosuch0",), netns=link.a.netns))
     with pytest.raises(CaptureError, match="nosuch0"):
         eng.start()
+
+
+def test_stop_returns_within_a_second_even_mid_transfer(link: Link, peers):
+    peers.append(start_peer(link.b, "tcp-server", link.b.ipv4, "5005"))
+    wait_line(peers[0])
+    eng = make_engine(link.a)
+    eng.start()
+    client = start_peer(link.a, "tcp-client", link.b.ipv4, "5005", "d", str(2_000_000_000))
+    peers.append(client)
+    wait_for(eng, lambda s: s.totals.download_speed > 1e6, 30)
+    began = time.monotonic()
+    eng.stop()
+    assert time.monotonic() - began < 1.0
