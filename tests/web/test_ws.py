@@ -62,7 +62,9 @@ async def test_updates_arrive_at_the_tick_interval(client: TestClient, engine: F
                                                    openapi: OpenApi) -> None:
     ws = await connect(client)
     assert (await receive(ws, openapi))["type"] == "initial"
-    interval = 0.1
+    # Validating each message against the OpenAPI schema takes tens of ms on a busy
+    # machine; a tick shorter than that would make this reader the slow client.
+    interval = 0.3
     engine.run(lambda seq: build_snapshot(seq=seq + 1), interval=interval, count=6)
     arrivals = []
     for expected in range(2, 8):
@@ -71,7 +73,7 @@ async def test_updates_arrive_at_the_tick_interval(client: TestClient, engine: F
         assert (message["type"], message["seq"]) == ("update", expected)
         assert message["data"]["stats"]["seq"] == expected
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert sum(gaps) / len(gaps) == pytest.approx(interval, abs=0.04)
+    assert sum(gaps) / len(gaps) == pytest.approx(interval, abs=0.1)
     assert max(gaps) < 3 * interval
     await ws.close()
 
