@@ -3,9 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the test suite drives: namespaces and veth (iproute2),
-# traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions.
-TEST_APT := iproute2 iperf3 procps libpcap0.8
+# Debian packages the test suite drives: namespaces, veth, tc and ss (iproute2),
+# traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, and the
+# browser for the dashboard tests (chromium, driven by Playwright's own driver).
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium
 
 .PHONY: run test bench system-test-deps clean
 
