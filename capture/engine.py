@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from capture.attribution import Attribution, FlowKey
 from capture.config import EngineConfig
@@ -127,6 +128,11 @@ class Engine:
             finally:
                 kernel.close()
         self._started = time.time()
+        # Until the first tick, say at least what is being captured.
+        self._snapshot = replace(
+            self._snapshot, started=self._started, timestamp=self._started,
+            health=replace(self._snapshot.health, running=True, interfaces=tuple(self._captures)),
+        )
         self._attribution.start()
         for target, name in ((self._sniff, "sniffer"), (self._ticker, "tick")):
             t = threading.Thread(target=target, name=f"trafficmon-{name}", daemon=True)

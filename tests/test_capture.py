@@ -251,3 +251,15 @@ def test_stop_returns_within_a_second_even_mid_transfer(link: Link, peers):
     began = time.monotonic()
     eng.stop()
     assert time.monotonic() - began < 1.0
+
+
+def test_snapshot_names_the_captured_interfaces_before_the_first_tick(link: Link):
+    eng = Engine(EngineConfig(interfaces=(link.a.iface,), netns=link.a.netns, update_interval=30.0))
+    eng.start()
+    try:
+        snap = eng.snapshot()
+        assert snap.seq == 0
+        assert snap.health.running
+        assert snap.health.interfaces == (link.a.iface,)
+    finally:
+        eng.stop()

@@ -200,7 +200,7 @@
       const total = capture.bytes_attributed + capture.bytes_unknown;
       TM.fill(this.section, {
         status: capture.running ? "capturing on " + (capture.interfaces.join(", ") || "no interface") : "not capturing",
-        coverage: coverage === null ? "— (nothing moved in the last tick)" : TM.fmt.percent(coverage * 100) + " of the kernel's byte count",
+        coverage: coverage === null ? "— (nothing moved recently)" : TM.fmt.percent(coverage * 100) + " of the kernel's byte count",
         drops: TM.fmt.count(capture.kernel_drops),
         malformed: TM.fmt.count(capture.malformed),
         unknown: TM.fmt.bytes(capture.bytes_unknown) + (total ? " (" + TM.fmt.percent((100 * capture.bytes_unknown) / total) + ")" : ""),
