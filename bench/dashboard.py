@@ -39,21 +39,13 @@ from aiohttp import web
 from playwright.sync_api import WebSocket, sync_playwright
 
 from capture.model import Connection, ProcessStats, Snapshot
+from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
 from tests.web.fakes import FakeEngine, build_snapshot
 from web.app import create_app
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.hub import encode
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PROCESSES = 50
 USER = "bench"
 

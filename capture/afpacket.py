@@ -31,13 +31,12 @@ from scapy.interfaces import NetworkInterface
 from capture import bpf
 from capture.config import EngineConfig
 from capture.errors import CaptureError
+from capture.parse import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 SO_RCVBUFFORCE = 33
 
-LINKTYPE_ETHERNET = 1
-LINKTYPE_RAW = 101
 
 _ETHERNET_HATYPES = frozenset({
     1,  # ARPHRD_ETHER: Ethernet, veth, bridges, bonds, VLAN devices

@@ -25,12 +25,18 @@ from capture.interfaces import CounterReader, KernelCounters, default_interfaces
 from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from capture.netns import enter, entered
 from capture.parse import NON_IP, Parser
-from capture.sources import FrameSource, open_source
+from capture.sources import (
+    PACKET_BROADCAST,
+    PACKET_MULTICAST,
+    PACKET_OTHERHOST,
+    PACKET_OUTGOING,
+    FrameSource,
+    open_source,
+)
 from capture.synwatch import SynWatch
 
 log = logging.getLogger(__name__)
 
-PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = 1, 2, 3, 4
 # Per-interface counters kept by the sniffer: the flow entry's six, then forwarded, unparsable,
 # and the receiving copy of loopback traffic (captured, but its bytes are the sending copy's).
 FWD_B, FWD_P, BAD_B, BAD_P, LOOP_IN_B, LOOP_IN_P = 6, 7, 8, 9, 10, 11

@@ -10,14 +10,13 @@ from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader
 
 from capture.errors import CaptureError
+from capture.parse import LINKTYPE_ETHERNET
 
 PKTTYPE_UNKNOWN = -1
 """pkttype of a frame whose direction is not known (files without it, lists)."""
 
 _EPB_DIRECTION_TO_PKTTYPE = {1: socket.PACKET_HOST, 2: socket.PACKET_OUTGOING}
 """pcapng EPB flags bits 0-1 (1 inbound, 2 outbound) as the kernel's packet types."""
-
-_LINKTYPE_ETHERNET = 1
 
 
 class PcapSource:
@@ -52,7 +51,7 @@ class PcapSource:
         if self._pending is not None:
             self.linktype = self._pending[0]
         elif self._ng:
-            self.linktype = self._reader.interfaces[0][0] if self._reader.interfaces else _LINKTYPE_ETHERNET
+            self.linktype = self._reader.interfaces[0][0] if self._reader.interfaces else LINKTYPE_ETHERNET
         else:
             self.linktype = self._reader.linktype
 

@@ -22,7 +22,6 @@ from capture.parse import LINKTYPE_ETHERNET, Parser
 _LDH_ABS, _LDB_ABS, _LDXB_MSH, _LDB_IND = 0x28, 0x30, 0xB1, 0x50
 _JA, _JEQ, _JSET, _AND, _RET = 0x05, 0x15, 0x45, 0x54, 0x06
 _KEEP = 128
-PACKET_OUTGOING = 4
 _BATCH = 256
 
 Line = tuple[int, int | str, int | str, int] | str
@@ -106,7 +105,7 @@ class SynWatch:
             if key is None:
                 continue
             proto, src, sport, dst, dport = key
-            out.append(key if addr[2] == PACKET_OUTGOING else (proto, dst, dport, src, sport))
+            out.append(key if addr[2] == socket.PACKET_OUTGOING else (proto, dst, dport, src, sport))
         return out
 
     def close(self) -> None:

@@ -18,19 +18,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
 from tests.browser.service import Service
 from tests.hosts import Link
 from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENS = Path(os.environ.get("TRAFFICMON_SCREENS", Path(tempfile.gettempdir()) / "trafficmon-screens"))
