@@ -727,6 +727,7 @@ class Accountant:
         self._last_reading = now
         if delta.since is not None and (delta.sent or delta.recv):
             self._add_traffic(delta.since, now, delta.sent, delta.recv)
+        self._breakdown.mark()
 
     def _add_traffic(self, start: float, end: float, sent: int, received: int) -> None:
         """Book bytes that moved during [start, end) to their days and periods, by time share."""

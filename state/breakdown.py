@@ -133,6 +133,7 @@ class Breakdown:
             "unknown": Tally(None),
         }
         self._rewrite = True
+        self._marked = (0, 0, 0)
 
     def add(self, usage: Usage) -> None:
         """Add one tick's figures; pid None means the unknown bucket of its transport."""
@@ -145,13 +146,24 @@ class Breakdown:
         cmdline = usage.cmdline[:CMDLINE_CHARS]
         self._tallies["cmdline"].add((usage.process, cmdline), sent, received)
 
-    def coverage(self, kernel_outbound: int) -> Coverage:
-        return Coverage(
-            kernel=kernel_outbound,
-            captured=self._tallies["host"].total[0],
-            attributed=self._tallies["process"].total[0],
-            unknown=self._tallies["unknown"].total[0],
+    def mark(self) -> None:
+        """Note the outbound totals as they stand, at the moment the kernel counters are read.
+
+        The engine adds usage every tick and the counters are read on their own
+        timer, so between a tick and the next reading the capture is ahead of
+        the kernel: compared live, the breakdown would explain more than 100 %
+        of the outbound count. `coverage` compares the totals of the same moment.
+        """
+        self._marked = (
+            self._tallies["host"].total[0],
+            self._tallies["process"].total[0],
+            self._tallies["unknown"].total[0],
         )
+
+    def coverage(self, kernel_outbound: int) -> Coverage:
+        """The totals noted by the last `mark` against the kernel's count read at that moment."""
+        captured, attributed, unknown = self._marked
+        return Coverage(kernel=kernel_outbound, captured=captured, attributed=attributed, unknown=unknown)
 
     def listing(
         self, kind: str, limit: int | None = None, *, exact: bool = False
@@ -212,6 +224,7 @@ class Breakdown:
         for tally in breakdown._tallies.values():
             tally.dirty.clear()
         breakdown._rewrite = any(tally.folded for tally in breakdown._tallies.values())
+        breakdown.mark()
         return breakdown
 
 

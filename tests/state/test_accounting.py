@@ -459,12 +459,39 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
     acc.on_snapshot(snapshot(Usage("unknown", "", None, "192.0.2.7", "tcp", 5, 5)))
     hosts = {h["host"]: h["bytes_sent"] for h in acc.hosts(10)}
     assert hosts == {"198.51.100.1": 1_000, "(other)": 705}
+    assert acc.period()["breakdown"]["unknown_outbound"] == 0, "coverage waits for the next counter reading"
+    advance(acc, clock, counters, 1, 5)
     assert acc.period()["breakdown"]["unknown_outbound"] == 5
 
     acc.stop()
     reopened = open_accountant(max_hosts=3)
     assert reopened.processes()[0]["bytes_sent"] == 1_400
     assert {h["host"]: h["bytes_sent"] for h in reopened.hosts(10)} == hosts
+
+
+def test_coverage_compares_capture_and_kernel_counts_of_the_same_moment(
+    open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
+) -> None:
+    """Ticks arrive between counter readings: the capture is then ahead of the kernel count.
+
+    Compared live, the breakdown explained over 100 % of the outbound count
+    until the next reading; coverage uses the totals noted at the reading.
+    """
+    acc = open_accountant()
+    advance(acc, clock, counters, 1, 1_000)
+    acc.on_snapshot(snapshot(Usage("curl", "curl", 7, "198.51.100.1", "tcp", 1_000, 0)))
+    advance(acc, clock, counters, 1, 1_000)
+    acc.on_snapshot(snapshot(Usage("curl", "curl", 7, "198.51.100.1", "tcp", 1_000, 0)))
+    before = acc.period()["breakdown"]
+    assert (before["kernel_outbound"], before["attributed_outbound"], before["explained"]) == (2_000, 1_000, 0.5)
+    assert acc.processes()[0]["bytes_sent"] == 2_000, "the per-process listing stays live"
+    advance(acc, clock, counters, 1)
+    after = acc.period()["breakdown"]
+    assert (after["kernel_outbound"], after["attributed_outbound"], after["explained"]) == (2_000, 2_000, 1.0)
+
+    acc.stop()
+    reopened = open_accountant()
+    assert reopened.period()["breakdown"]["attributed_outbound"] == 2_000, "a restored breakdown counts as read"
 
 
 def test_period_boundary_moves_the_breakdown_to_the_archive(
