@@ -4,7 +4,8 @@ Order matters and is deliberate:
 1. parse and validate every setting (a bad one: one line on stderr, exit 2);
 2. start the capture engine — its raw sockets are opened before anything else,
    so a later step can drop root (least privilege) without ever reopening them;
-3. resolve the password (generated and stored 0600 at first start);
+3. hold DATA_DIR (one service per directory: `state.lock`) and resolve the
+   password (generated and stored 0600 at first start);
 4. open the kernel counters the accounting reads, in the captured namespace
    (`web.counters`: that too needs root, so it comes before anything that
    could drop it);
@@ -29,6 +30,7 @@ from aiohttp import web
 
 from capture import CaptureError, EngineConfig
 from state import Accountant
+from state.lock import DataDirBusy, data_dir_lock
 from web.app import create_app
 from web.config import ConfigError, ServiceConfig, load_config
 from web.counters import counter_source
@@ -101,6 +103,15 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
 
 def _run(config: ServiceConfig, engine: SnapshotSource) -> int:
     """Everything between starting the engine and stopping it; returns the exit status."""
+    try:
+        with data_dir_lock(config.accounting.data_dir):
+            return _serve_locked(config, engine)
+    except DataDirBusy as exc:
+        return _fail(str(exc), EXIT_USAGE)
+
+
+def _serve_locked(config: ServiceConfig, engine: SnapshotSource) -> int:
+    """The service proper, run while this process holds DATA_DIR."""
     accounting = config.accounting
     try:
         credentials = resolve_credentials(config.monitor_user, config.monitor_pass, accounting.data_dir)

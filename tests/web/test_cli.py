@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.state.test_lock import held
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
 from web.cli import main
@@ -132,13 +133,29 @@ def test_password_problem_exits_2_and_stops_the_engine(tmp_path: Path, capsys: p
     assert capsys.readouterr().err.startswith(f"trafficmon: the password file {tmp_path / PASSWORD_FILE} is readable")
 
 
+def test_a_data_dir_in_use_exits_2_with_one_line_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = FakeEngine()
+    with held(tmp_path) as other:
+        code = main(["--data-dir", str(tmp_path), "--port", str(free_port())], engine_factory=lambda config: engine)
+    assert code == 2
+    assert engine.stopped
+    assert capsys.readouterr().err == (
+        f"trafficmon: DATA_DIR {tmp_path} is in use by another trafficmon (pid {other.pid}); "
+        "give each instance its own DATA_DIR\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"], "no password or database was written"
+
+
 def test_port_in_use_exits_1_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         engine = FakeEngine()
-        code = main(["--port", str(port), "--monitor-pass", "x"], engine_factory=lambda config: engine)
+        code = main(["--port", str(port), "--monitor-pass", "x", "--data-dir", str(tmp_path)],
+                    engine_factory=lambda config: engine)
     assert code == 1
     assert engine.stopped
     err = capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The DATA_DIR lock, held by a real second process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from state.lock import DataDirBusy, data_dir_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+HOLDER = """
+import sys, time
+from pathlib import Path
+from state.lock import data_dir_lock
+with data_dir_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@contextmanager
+def held(data_dir: Path) -> Iterator[subprocess.Popen[str]]:
+    """A child process holding the lock on `data_dir`; killed at the end."""
+    with subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir)], cwd=ROOT, stdout=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+            yield proc
+        finally:
+            proc.kill()
+
+
+def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with held(data_dir) as holder:
+        with pytest.raises(DataDirBusy, match=rf"in use by another trafficmon \(pid {holder.pid}\)"):
+            with data_dir_lock(data_dir):
+                pytest.fail("the lock was taken twice")
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with held(data_dir) as holder:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with data_dir_lock(data_dir):
+        assert (data_dir / "lock").read_text() == f"{os.getpid()}\n"
+    assert (data_dir / "lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_released_on_exit_and_taken_again(tmp_path: Path) -> None:
+    with data_dir_lock(tmp_path):
+        pass
+    with data_dir_lock(tmp_path):
+        pass
+
+
+def test_an_unusable_data_dir_is_not_refused(tmp_path: Path) -> None:
+    """The store reports an unusable DATA_DIR (and runs in memory); the lock does not stop the start."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with data_dir_lock(blocker / "data"):
+        pass
