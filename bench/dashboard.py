@@ -10,12 +10,14 @@ handler is wrapped with `performance.now()` to time each tick's update (apply
 the delta, re-render the table, chart, top processes, health), and a
 `requestAnimationFrame` after it gives the time until that tick was on screen
 (style, layout and paint included). Frames received are measured by
-Playwright's WebSocket events.
+Playwright's WebSocket events (decompressed); what they cost on the wire
+(Chromium negotiates permessage-deflate) is read from the server socket's
+TCP_INFO, and the deflate work per client is timed beside it.
 
 Targets (issue 5): one tick's DOM update under 16 ms, the tick's WebSocket
 message under 200 kB.
 
-Usage: .venv/bin/python bench/dashboard.py [--connections 1000] [--ticks 50] [--interval 0.25]
+Usage: .venv/bin/python bench/dashboard.py [--connections 1000] [--ticks 50] [--interval 0.25] [--no-ws-compress]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -38,54 +41,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp import web
 from playwright.sync_api import WebSocket, sync_playwright
 
-from capture.model import Connection, ProcessStats, Snapshot
+from capture.model import Snapshot
 from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
-from tests.web.fakes import FakeEngine, build_snapshot
+from tests.web.fakes import FakeEngine, busy_host
+from tests.web.wire import bytes_acked
 from web.app import create_app
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.hub import encode
+from web.keys import HUB_KEY
+from web.table import TableStream
 
-PROCESSES = 50
 USER = "bench"
-
-
-def host(n: int, seq: int, started: float) -> Snapshot:
-    """Tick `seq` of a busy host: `n` connections of 50 processes (opened at `started`), every one moving."""
-    now = time.time()
-    conns = []
-    for i in range(n):
-        v6 = i % 3 == 0
-        local = f"[2001:db8:10::{i % 7 + 1:x}]:{40000 + i}" if v6 else f"192.168.10.{i % 7 + 2}:{40000 + i}"
-        remote = f"[2606:4700:{i % 97:x}::{i:x}]:443" if v6 else f"93.184.{i % 250}.{i % 199 + 1}:443"
-        pid = 2000 + i % PROCESSES
-        up = 500.0 + (i * 37 + seq * 911) % 90_000 + 0.37
-        down = 4_000.0 + (i * 53 + seq * 1777) % 900_000 + 0.61
-        conns.append(
-            Connection(
-                id=f"tcp-{local}-{remote}", local_addr=local, remote_addr=remote, protocol="TCP",
-                state="ESTABLISHED", process_name=f"worker-{pid % PROCESSES}", pid=pid,
-                upload_speed=up, download_speed=down, duration=600.0 + seq * 0.25 + i % 60,
-                bytes_sent=int(1e6 + i * 1e4 + seq * up / 4), bytes_received=int(5e7 + i * 1e5 + seq * down / 4),
-                transport="tcp", family="ipv6" if v6 else "ipv4", interface="eth0",
-                packets_sent=1000 + seq * 10, packets_received=5000 + seq * 50,
-                cmdline=f"/usr/lib/worker/worker-{pid % PROCESSES} --type=renderer --id={pid} --pool=default",
-                username="alice", first_seen=started - i % 60, last_seen=now, attribution="socket",
-            )
-        )
-    procs = tuple(
-        ProcessStats(pid, f"worker-{pid % PROCESSES}", f"/usr/lib/worker/worker-{pid % PROCESSES}", "alice",
-                     n // PROCESSES, 1e5, 1e6, 10**8, 10**9)
-        for pid in range(2000, 2000 + PROCESSES)
-    )
-    return replace(build_snapshot(seq=seq, now=now), connections=tuple(conns), processes=procs)
 
 
 class Server:
     """The real app on 127.0.0.1:<free port>, served from its own event loop thread."""
 
-    def __init__(self, engine: FakeEngine, password: str, interval: float, data_dir: Path):
-        config = ServiceConfig(port=0)
+    def __init__(self, engine: FakeEngine, password: str, interval: float, data_dir: Path, compress: bool):
+        config = ServiceConfig(port=0, ws_compress=compress)
         config = replace(
             config,
             engine=replace(config.engine, update_interval=interval),
@@ -114,6 +88,18 @@ class Server:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
+    def wire_bytes(self) -> int:
+        """What the one WebSocket client (the page) has received so far, on the wire."""
+        (client,) = self.app[HUB_KEY].clients
+        return bytes_acked(client.transport.get_extra_info("socket"))
+
+    def settled_wire_bytes(self) -> int:
+        last = -1
+        while (now := self.wire_bytes()) != last:
+            last = now
+            time.sleep(0.1)
+        return now
+
 
 INSTRUMENT = """() => {
   const socket = TM.overview.socket;
@@ -140,18 +126,42 @@ def p95(values: Sequence[float]) -> float:
     return sorted(values)[int(0.95 * (len(values) - 1))] if values else float("nan")
 
 
+def deflate_cost(first: Snapshot, second: Snapshot) -> dict[str, float]:
+    """Median ms to deflate each kind of message once, at the level aiohttp uses (Z_BEST_SPEED)."""
+    stream = TableStream()
+    stream.advance(first.seq, first.connections, len(first.connections))
+    messages = {
+        "delta": encode(stream.advance(second.seq, second.connections, len(second.connections))),
+        "keyframe": encode(stream.keyframe()),
+        "full": encode({"connections": [c.to_dict() for c in second.connections]}),
+    }
+    costs = {}
+    for name, message in messages.items():
+        times = []
+        for _ in range(21):
+            deflate = zlib.compressobj(zlib.Z_BEST_SPEED, zlib.DEFLATED, -zlib.MAX_WBITS)
+            t0 = time.perf_counter()
+            deflate.compress(message)
+            deflate.flush(zlib.Z_SYNC_FLUSH)
+            times.append((time.perf_counter() - t0) * 1000)
+        costs[name] = median(times)
+    return costs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--ticks", type=int, default=50)
     ap.add_argument("--interval", type=float, default=0.25, help="seconds between ticks")
+    ap.add_argument("--ws-compress", action=argparse.BooleanOptionalAction, default=True,
+                    help="the service's WS_COMPRESS (default on, as it ships)")
     args = ap.parse_args()
 
     now = time.time()
-    engine = FakeEngine(host(args.connections, 1, now))
+    engine = FakeEngine(busy_host(args.connections, 1, now))
     password = secrets.token_urlsafe(16)
     data_dir = tempfile.TemporaryDirectory(prefix="trafficmon-bench-")
-    server = Server(engine, password, args.interval, Path(data_dir.name))
+    server = Server(engine, password, args.interval, Path(data_dir.name), args.ws_compress)
     frames: list[tuple[float, int, str]] = []
 
     def watch(ws: WebSocket) -> None:
@@ -176,15 +186,18 @@ def main() -> int:
             page.on("websocket", watch)
             page.goto(f"http://127.0.0.1:{server.port}/")
             page.wait_for_function("() => window.TM && TM.overview && TM.overview.table.records.size > 0")
-            engine.tick(host(args.connections, 2, now))  # the keyframe for the page's subscription
+            wire_initial = server.settled_wire_bytes()
+            engine.tick(busy_host(args.connections, 2, now))  # the keyframe for the page's subscription
             page.wait_for_function("() => TM.overview.table.synced")
+            wire_keyframe = server.settled_wire_bytes() - wire_initial
             page.evaluate("document.getElementById('connections').scrollIntoView()")  # looking at the table
             page.evaluate(INSTRUMENT)
             started = time.monotonic()
-            engine.run(lambda seq: host(args.connections, seq + 2, now), args.interval, args.ticks)
+            engine.run(lambda seq: busy_host(args.connections, seq + 2, now), args.interval, args.ticks)
             engine.join(args.ticks * args.interval + 30)
             page.wait_for_function(f"() => window.benchTicks.length >= {args.ticks}", timeout=30_000)
             page.wait_for_timeout(200)
+            wire_updates = server.settled_wire_bytes() - wire_keyframe - wire_initial
             ticks = page.evaluate("window.benchTicks")
             browser.close()
     finally:
@@ -195,7 +208,8 @@ def main() -> int:
     updates = [size for at, size, kind in frames if kind == "update" and at >= started]
     keyframe = next(size for at, size, kind in frames if kind == "update" and at < started)
     initial = next(size for _, size, kind in frames if kind == "initial")
-    full = len(encode({"connections": [c.to_dict() for c in host(args.connections, 3, now).connections]}))
+    full = len(encode({"connections": [c.to_dict() for c in busy_host(args.connections, 3, now).connections]}))
+    deflate_ms = deflate_cost(busy_host(args.connections, 3, now), busy_host(args.connections, 4, now))
     update_ms = [t["update"] for t in ticks]
     painted_ms = [t["painted"] for t in ticks if t["painted"] is not None]
 
@@ -208,6 +222,11 @@ def main() -> int:
     print(f"WebSocket update message (table delta + stats, traffic, processes, capture): "
           f"median {median(updates) / 1000:.1f} kB, max {max(updates) / 1000:.1f} kB")
     print(f"table keyframe message: {keyframe / 1000:.1f} kB; initial message: {initial / 1000:.1f} kB")
+    print(f"on the wire ({'permessage-deflate' if args.ws_compress else 'uncompressed'}, from TCP_INFO): initial message {wire_initial / 1000:.1f} kB "
+          f"(handshake included), table keyframe {wire_keyframe / 1000:.1f} kB, "
+          f"updates {wire_updates / len(updates) / 1000:.1f} kB each on average")
+    print(f"deflate per client (level 1, as aiohttp): table delta {deflate_ms['delta']:.2f} ms, "
+          f"keyframe {deflate_ms['keyframe']:.2f} ms, full connections list {deflate_ms['full']:.2f} ms (medians)")
     print(f"for comparison, the same tick as a full `connections` list: {full / 1000:.1f} kB")
     if errors:
         print("console errors:", *errors, sep="\n  ")

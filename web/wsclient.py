@@ -6,7 +6,8 @@ Memory per client is bounded whatever the peer does:
 - replies and alerts wait in a queue of at most `WS_QUEUE` frames; a client that
   lets it overflow is evicted;
 - frames are the hub's shared `bytes`, written with `send_frame` (no per-client
-  encoding), and aiohttp's writer stops at its own buffer limit until the peer
+  encoding; aiohttp deflates them per client when compression was negotiated,
+  see `web.ws`), and aiohttp's writer stops at its own buffer limit until the peer
   drains, so the transport buffer holds at most about one frame more than that.
 
 Only the handler task reads from the socket; only this writer task (plus

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from capture import CaptureError
 from capture.model import (
@@ -182,3 +183,37 @@ def build_snapshot(seq: int = 1, *, now: float | None = None, running: bool = Tr
         health=health,
         history=history,
     )
+
+
+BUSY_PROCESSES = 50
+
+
+def busy_host(n: int, seq: int, started: float) -> Snapshot:
+    """Tick `seq` of a busy host: `n` connections of 50 processes (opened at `started`), every one moving."""
+    now = time.time()
+    conns = []
+    for i in range(n):
+        v6 = i % 3 == 0
+        local = f"[2001:db8:10::{i % 7 + 1:x}]:{40000 + i}" if v6 else f"192.168.10.{i % 7 + 2}:{40000 + i}"
+        remote = f"[2606:4700:{i % 97:x}::{i:x}]:443" if v6 else f"93.184.{i % 250}.{i % 199 + 1}:443"
+        pid = 2000 + i % BUSY_PROCESSES
+        up = 500.0 + (i * 37 + seq * 911) % 90_000 + 0.37
+        down = 4_000.0 + (i * 53 + seq * 1777) % 900_000 + 0.61
+        conns.append(
+            Connection(
+                id=f"tcp-{local}-{remote}", local_addr=local, remote_addr=remote, protocol="TCP",
+                state="ESTABLISHED", process_name=f"worker-{pid % BUSY_PROCESSES}", pid=pid,
+                upload_speed=up, download_speed=down, duration=600.0 + seq * 0.25 + i % 60,
+                bytes_sent=int(1e6 + i * 1e4 + seq * up / 4), bytes_received=int(5e7 + i * 1e5 + seq * down / 4),
+                transport="tcp", family="ipv6" if v6 else "ipv4", interface="eth0",
+                packets_sent=1000 + seq * 10, packets_received=5000 + seq * 50,
+                cmdline=f"/usr/lib/worker/worker-{pid % BUSY_PROCESSES} --type=renderer --id={pid} --pool=default",
+                username="alice", first_seen=started - i % 60, last_seen=now, attribution="socket",
+            )
+        )
+    procs = tuple(
+        ProcessStats(pid, f"worker-{pid % BUSY_PROCESSES}", f"/usr/lib/worker/worker-{pid % BUSY_PROCESSES}", "alice",
+                     n // BUSY_PROCESSES, 1e5, 1e6, 10**8, 10**9)
+        for pid in range(2000, 2000 + BUSY_PROCESSES)
+    )
+    return replace(build_snapshot(seq=seq, now=now), connections=tuple(conns), processes=procs)

@@ -16,6 +16,7 @@ from web.config import (
     SETTINGS,
     ConfigError,
     ServiceConfig,
+    boolean,
     load_config,
 )
 
@@ -72,6 +73,7 @@ def test_every_setting_from_environment_and_flag() -> None:
         "WS_MAX_CLIENTS": "7",
         "WS_MAX_CONNECTIONS": "20",
         "WS_SNDBUF": "0",
+        "WS_COMPRESS": "off",
         "METRICS_TOP_PROCESSES": "0",
     }
     assert {s.env for s in SETTINGS} == set(env), "the test must cover every setting"
@@ -79,7 +81,7 @@ def test_every_setting_from_environment_and_flag() -> None:
     args = []
     for setting in SETTINGS:
         if setting.is_bool:
-            args.append(setting.flag)
+            args.append(setting.flag if boolean(env[setting.env]) else "--no-" + setting.flag.removeprefix("--"))
         else:
             args.append(f"{setting.flag}={env[setting.env]}")
     assert load_config(args, {}) == from_env
@@ -102,6 +104,7 @@ def test_every_setting_from_environment_and_flag() -> None:
         rcvbuf_bytes=1048576,
     )
     assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
+    assert from_env.ws_compress is False
     assert from_env.accounting.interfaces == ("eth0", "wlan0")  # the capture's list restricts it
 
 
