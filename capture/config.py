@@ -18,6 +18,10 @@ class EngineConfig:
     `coverage_window` is how many seconds of ticks capture health's coverage
     sums: long enough that frames still in the ring at a tick boundary (up to
     its 50 ms retire time) are a small share of what is compared.
+    `resolve_names` looks up the remote addresses' reverse-DNS names (in the
+    background, through the system resolver, from the namespace `start()` is
+    called in). Off here, so the engine alone sends no DNS queries; the
+    service turns it on by default (`RESOLVE_NAMES`).
     """
 
     interfaces: tuple[str, ...] = ()
@@ -32,3 +36,4 @@ class EngineConfig:
     max_flows: int = 200_000
     rcvbuf_bytes: int = 32 * 1024 * 1024
     coverage_window: float = 10.0
+    resolve_names: bool = False

@@ -23,6 +23,7 @@ from capture.errors import CaptureError
 from capture.flows import IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, Tracker
 from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
 from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from capture.names import Names
 from capture.netns import enter, entered
 from capture.parse import NON_IP, Parser
 from capture.sources import (
@@ -91,7 +92,9 @@ class Engine:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._attribution = Attribution(config.netns)
-        self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout)
+        self._names = Names() if config.resolve_names else None
+        self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout,
+                                names=self._names.name if self._names else None)
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
         coverage_ticks = max(1, round(config.coverage_window / config.update_interval))
@@ -140,6 +143,8 @@ class Engine:
             health=replace(self._snapshot.health, running=True, interfaces=tuple(self._captures)),
         )
         self._attribution.start()
+        if self._names is not None:
+            self._names.start()
         for target, name in ((self._sniff, "sniffer"), (self._ticker, "tick")):
             t = threading.Thread(target=target, name=f"trafficmon-{name}", daemon=True)
             t.start()
@@ -152,6 +157,8 @@ class Engine:
         for cap in self._captures.values():
             self._close(cap)
         self._attribution.stop()
+        if self._names is not None:
+            self._names.stop()
 
     def _open(self, cap: _Capture) -> None:
         """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""

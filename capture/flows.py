@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from capture.attribution import Attribution, FlowKey
@@ -105,6 +106,8 @@ class Tracker:
     unknown: dict[str, _Acc] = field(default_factory=dict)
     bytes_attributed: int = 0
     bytes_unknown: int = 0
+    names: Callable[[bytes], str | None] | None = None
+    """The remote's reverse-DNS name, from a cache that never waits (`capture.names`); None: no names."""
 
     def tick(self, deltas: dict[FlowKey, list], dt: float, wall: float, mono: float,
              attribution: Attribution, states: dict[FlowKey, str]) -> TickResult:
@@ -158,7 +161,10 @@ class Tracker:
             attribution.retry(retry)
         attribution.expire(set(self.conns))
         return TickResult(
-            connections=tuple(_publish(c) for c in self.conns.values() if c.key[0] != NON_IP),
+            connections=tuple(
+                _publish(c, self.names(c.key[3]) if self.names else None)
+                for c in self.conns.values() if c.key[0] != NON_IP
+            ),
             processes=self._publish_processes(dt, mono),
             unknown=self._publish_unknown(dt),
             usage=tuple(
@@ -266,7 +272,7 @@ def _usage_key(c: _Conn) -> tuple:
     return (c.owner.name, c.owner.cmdline, c.owner.pid, remote, t)
 
 
-def _publish(c: _Conn) -> Connection:
+def _publish(c: _Conn, remote_name: str | None) -> Connection:
     proto, lip, lport, rip, rport = c.key
     o = c.owner
     family = "ipv6" if len(lip) == 16 else "ipv4"
@@ -297,4 +303,5 @@ def _publish(c: _Conn) -> Connection:
         last_seen=c.last_seen,
         closed=c.closed_at is not None,
         attribution=c.how,
+        remote_name=remote_name,
     )

@@ -46,6 +46,8 @@ class Connection:
     process was found: "socket" (its own socket), "listener" (the process
     listening on its local port, the socket being gone), "peer" (the only live
     process recently talking to the same remote endpoint), or "none".
+    `remote_name` is the remote address's reverse-DNS name once it is known
+    (looked up in the background; None until then, or when it has none).
     """
 
     id: str
@@ -71,6 +73,7 @@ class Connection:
     last_seen: float
     closed: bool = False
     attribution: str = "none"
+    remote_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 _counter = itertools.count(1)
 
@@ -171,3 +172,25 @@ def routed_link() -> Iterator[Routed]:
             end.run("ip", "route", "add", "default", "via", router.ipv4)
             end.run("ip", "-6", "route", "add", "default", "via", router.ipv6)
         yield net
+
+
+PEER_NAME = "peer-b.trafficmon.test"
+"""The reverse-DNS name a service started with `resolver_jail` finds for a link's far end."""
+
+_JAIL = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"'
+
+
+def resolver_jail(argv: list[str], names: dict[str, str], workdir: Path) -> list[str]:
+    """`argv` run with its own /etc/hosts (naming `names`) and a resolv.conf that asks loopback only.
+
+    The service looks up reverse-DNS names of the addresses it sees; the
+    machine's resolver would send those queries off the machine. In a private
+    mount namespace, /etc/hosts answers for the test's addresses and every
+    other query goes to 127.0.0.1:53, where nothing listens: refused at once,
+    nothing leaves. `exec` keeps the PID: the returned argv's process is argv's.
+    """
+    hosts = workdir / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{ip} {n}\n" for ip, n in names.items()))
+    resolv = workdir / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _JAIL, "sh", str(hosts), str(resolv), *argv]

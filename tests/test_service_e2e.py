@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.hosts import Link
+from tests.hosts import PEER_NAME, Link, resolver_jail
 from tests.test_capture import ROOT, peers, start_peer, wait_line  # noqa: F401 - peers is a fixture
 
 pytestmark = pytest.mark.netns
@@ -25,13 +25,19 @@ pytestmark = pytest.mark.netns
 PASSWORD = "e2e-secret"
 
 
-def start_service(link: Link, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start trafficmon capturing (and accounting) link.a's veth; the process and its base URL."""
+def start_service(link: Link, data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Start trafficmon capturing (and accounting) link.a's veth; the process and its base URL.
+
+    Its resolver knows link.b's addresses as PEER_NAME and sends no query off the machine.
+    """
     env = {**os.environ, "MONITOR_PASS": PASSWORD, "MONITOR_USER": "admin"}
+    argv = [sys.executable, "-m", "web", "--interfaces", link.a.iface, "--netns", link.a.netns,
+            "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--update-interval", "0.5",
+            "--counter-poll-interval", "0.2", *extra]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    names = {link.b.ipv4: PEER_NAME, link.b.ipv6: PEER_NAME}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "web", "--interfaces", link.a.iface, "--netns", link.a.netns,
-         "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--update-interval", "0.5",
-         "--counter-poll-interval", "0.2"],
+        resolver_jail(argv, names, data_dir.parent),
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -102,6 +108,31 @@ def test_download_shows_up_with_pid_and_speed(link: Link, service: str, peers):
     health = get(f"{service}health")
     assert health["status"] == "ok"
     assert health["capture"]["interfaces"] == [link.a.iface]
+    while c["remote_name"] != PEER_NAME:
+        assert c["remote_name"] is None, "no other name than the resolver's"
+        assert time.monotonic() < deadline + 10, "the peer's reverse-DNS name never showed"
+        time.sleep(0.2)
+        c = get(f"{service}api/connections?pid={client.pid}")["connections"][0]
+
+
+def test_no_names_with_resolve_names_off(link: Link, tmp_path: Path, peers):
+    proc, url = start_service(link, tmp_path / "data", "--no-resolve-names")
+    try:
+        peers.append(start_peer(link.b, "tcp-server", link.b.ipv4, "5012"))
+        wait_line(peers[0])
+        client = start_peer(link.a, "tcp-client", link.b.ipv4, "5012", "d", str(300_000_000))
+        peers.append(client)
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < 6:  # three seconds of ticks: time enough for the resolver, were it on
+            conns = get(f"{url}api/connections?pid={client.pid}")["connections"]
+            if conns:
+                assert conns[0]["remote_name"] is None
+                seen += 1
+            assert time.monotonic() < deadline, f"no connection for pid {client.pid}"
+            time.sleep(0.5)
+    finally:
+        stop_service(proc)
 
 
 def test_period_totals_follow_the_namespace_kernel_counters(link: Link, service: str, peers):

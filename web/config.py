@@ -3,8 +3,9 @@
 Every setting is one row of `SETTINGS`: the environment variable (the seeds'
 names are kept), the `--flag` derived from it, the field it fills and a parser
 that says what a good value is. Defaults are not repeated here: they are the
-field defaults of `ServiceConfig` and, for capture, of `capture.EngineConfig`,
-so the engine keeps owning its own safe bounds.
+field defaults of `ServiceConfig` and, for capture, of `SERVICE_ENGINE`: the
+engine's own defaults (it keeps owning its safe bounds) with what the service
+turns on that the engine alone leaves off (reverse-DNS names).
 
 Everything is parsed and validated before anything starts, and every problem is
 reported on one line (`ConfigError`), so a typo never leaves a half-started
@@ -41,6 +42,10 @@ class ConfigError(ValueError):
     """A setting has a bad value; the message is one line naming it."""
 
 
+SERVICE_ENGINE = EngineConfig(resolve_names=True)
+"""The capture engine as the service runs it unless told otherwise."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """Everything the service runs with, validated as a whole.
@@ -69,7 +74,7 @@ class ServiceConfig:
     ws_sndbuf: int = 256 * 1024
     ws_compress: bool = True
     metrics_top_processes: int = 10
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    engine: EngineConfig = field(default_factory=lambda: SERVICE_ENGINE)
     accounting: AccountingConfig = field(default_factory=AccountingConfig)
 
 
@@ -280,6 +285,8 @@ SETTINGS: tuple[Setting, ...] = (
             "flows tracked at most; beyond, new flows are counted as overflow"),
     Setting("RCVBUF_BYTES", "engine", "rcvbuf_bytes", integer(65_536, 1024 * MIB),
             "kernel receive buffer per capture socket"),
+    Setting("RESOLVE_NAMES", "engine", "resolve_names", boolean,
+            "look up the remote addresses' reverse-DNS names (system resolver, in the background, cached)"),
     Setting("MAX_BODY_BYTES", "service", "max_body_bytes", integer(1024, 64 * MIB),
             "largest request body accepted"),
     Setting("MAX_CONNECTIONS_LIMIT", "service", "max_connections_limit",
@@ -337,12 +344,9 @@ ACCOUNTING_FLAGS = _accounting_flags()
 
 
 def _defaults(section: Section) -> dict[str, Any]:
-    cls = ServiceConfig if section == "service" else EngineConfig
-    out = {}
-    for f in fields(cls):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-    return out
+    if section == "engine":
+        return {f.name: getattr(SERVICE_ENGINE, f.name) for f in fields(EngineConfig)}
+    return {f.name: f.default for f in fields(ServiceConfig) if f.default is not MISSING}
 
 
 def _show(value: Any) -> str:
@@ -408,7 +412,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServiceConfi
             values[setting.section][setting.name] = setting.parse(raw)
         except ValueError as exc:
             problems.append(f"{origin}={raw!r}: {exc}")
-    engine = replace(EngineConfig(), **values["engine"])
+    engine = replace(SERVICE_ENGINE, **values["engine"])
     accounting = _accounting(args, environ, engine.interfaces, problems)
     config = ServiceConfig(**values["service"], engine=engine, accounting=accounting)
     problems.extend(_cross_check(config))

@@ -36,6 +36,7 @@ FIXED = (
     "username",
     "first_seen",
     "attribution",
+    "remote_name",
 )
 MOVING = ("state", "upload_speed", "download_speed", "bytes_sent", "bytes_received", "duration", "closed")
 COLUMNS = FIXED + MOVING
@@ -59,6 +60,7 @@ def _fixed(c: Connection) -> Fixed:
         c.username,
         round(c.first_seen, 3),
         c.attribution,
+        c.remote_name,
     )
 
 

@@ -93,7 +93,7 @@ class Tab:
 @pytest.fixture
 def service(link: Link, tmp_path: Path) -> Iterator[Service]:
     """trafficmon capturing link.a's veth, started; stopped at the end whatever the test did to it."""
-    running = Service(link.a, tmp_path / "data", "browser-test-pässword")
+    running = Service(link.a, tmp_path / "data", "browser-test-pässword", (link.b.ipv4, link.b.ipv6))
     running.start()
     yield running
     running.stop()

@@ -1,7 +1,9 @@
 """A real `trafficmon` process for the browser tests: started, stopped and restarted on one port.
 
 It runs in the test's own network namespace, listens on loopback, and captures
-the veth end of a test host through `--netns`, as an operator would run it.
+the veth end of a test host through `--netns`, as an operator would run it. Its
+resolver (`tests.hosts.resolver_jail`) names the peer's addresses PEER_NAME and
+sends no query off the machine.
 Its output goes to a log file, quoted when it fails to come up.
 """
 
@@ -20,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.hosts import Host
+from tests.hosts import PEER_NAME, Host, resolver_jail
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "admin"
@@ -37,8 +39,9 @@ def free_port() -> int:
 class Service:
     """`python -m web` capturing `host`, on a port that stays the same across restarts."""
 
-    def __init__(self, host: Host, data_dir: Path, password: str):
+    def __init__(self, host: Host, data_dir: Path, password: str, peer_addresses: tuple[str, ...] = ()):
         self.host = host
+        self.peer_addresses = peer_addresses
         self.data_dir = data_dir
         self.password = password
         self.port = free_port()
@@ -57,8 +60,10 @@ class Service:
             "--update-interval", str(UPDATE_INTERVAL), "--history-length", "60",
         ]
         env = {**os.environ, "MONITOR_USER": USER, "MONITOR_PASS": self.password}
+        names = {address: PEER_NAME for address in self.peer_addresses}
+        jailed = resolver_jail(argv, names, self.data_dir.parent)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(jailed, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:

@@ -18,7 +18,7 @@ import pytest
 from tests.browser.conftest import NETWORK_NOISE, Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.browser.traffic import LONG, PORT, RATE_BYTES, download, established, serve
-from tests.hosts import Link
+from tests.hosts import PEER_NAME, Link
 from tests.test_capture import wait_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
@@ -77,7 +77,12 @@ def test_download_appears_with_its_pid_within_two_ticks_and_its_speed_updates(
     assert shown_after <= 2 * UPDATE_INTERVAL + RENDER_SLACK, f"row shown {shown_after:.2f} s after connecting"
 
     assert row.locator("td.col-process_name").text_content().startswith("python")
-    assert row.locator("td.col-remote_addr").text_content() == f"{link.b.ipv4}:{PORT}"
+    remote = row.locator("td.col-remote_addr")
+    named = f"{PEER_NAME} ({link.b.ipv4}:{PORT})"
+    deadline = time.monotonic() + 4 * UPDATE_INTERVAL + RENDER_SLACK
+    while (shown := remote.text_content()) != named:  # the name follows the address within a tick or two
+        assert shown == f"{link.b.ipv4}:{PORT}" and time.monotonic() < deadline, shown
+        time.sleep(0.05)
     assert row.locator("td.col-protocol").text_content() == "TCP"
     assert row.locator("td.col-state").text_content() == "ESTABLISHED"
     samples = []
@@ -132,6 +137,10 @@ def test_sorting_and_filtering(link: Link, open_tab: OpenTab, peers: list[subpro
     search.fill(f"{link.b.ipv4}:{PORT}")
     page.wait_for_function("() => document.querySelectorAll('#connections tbody tr[data-id]').length === 4")
     assert sorted(column(tab, "pid")) == sorted([str(busy.pid)] + [str(idle.pid)] * 3)
+
+    search.fill(PEER_NAME.split(".")[0])
+    page.wait_for_function("() => document.querySelectorAll('#connections tbody tr[data-id]').length === 4")
+    assert all(r.startswith(PEER_NAME) for r in column(tab, "remote_addr"))
 
     search.fill("no-such-process")
     empty = page.locator('#connections [data-role="empty"]')
@@ -188,7 +197,7 @@ def test_process_page_shows_one_process(
     assert name.text_content().startswith("python")
     assert page.locator('#process [data-field="cmdline"]').text_content().endswith(f"d {LONG} 1")
     page.wait_for_function("() => document.querySelectorAll('#connections tbody tr[data-id]').length === 1")
-    assert column(tab, "remote_addr") == [f"{link.b.ipv4}:{PORT}"]
+    assert column(tab, "remote_addr") == [f"{PEER_NAME} ({link.b.ipv4}:{PORT})"]
     speed = amount(page.locator('#process [data-field="download_speed"]').text_content())
     assert speed > 0.5 * RATE_BYTES
     assert page.locator("#process-chart canvas").count() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_defaults() -> None:
     assert config.accounting.data_dir == Path("data")
     assert config.metrics_public is False
     assert config.cors_origins == ()
-    assert config.engine == EngineConfig()
+    assert config.engine == replace(EngineConfig(), resolve_names=True), "the service resolves names by default"
     assert config.accounting == AccountingConfig()
 
 
@@ -74,6 +75,7 @@ def test_every_setting_from_environment_and_flag() -> None:
         "WS_MAX_CONNECTIONS": "20",
         "WS_SNDBUF": "0",
         "WS_COMPRESS": "off",
+        "RESOLVE_NAMES": "no",
         "METRICS_TOP_PROCESSES": "0",
     }
     assert {s.env for s in SETTINGS} == set(env), "the test must cover every setting"
@@ -102,6 +104,7 @@ def test_every_setting_from_environment_and_flag() -> None:
         netns="blue",
         max_flows=5000,
         rcvbuf_bytes=1048576,
+        resolve_names=False,
     )
     assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
     assert from_env.ws_compress is False

@@ -26,6 +26,8 @@
     bytes_sent: (r) => TM.fmt.bytes(r.bytes_sent),
     bytes_received: (r) => TM.fmt.bytes(r.bytes_received),
     duration: (r) => TM.fmt.duration(r.duration),
+    // The reverse-DNS name first when the server knows it, the address always.
+    remote_addr: (r) => (r.remote_name ? r.remote_name + " (" + r.remote_addr + ")" : r.remote_addr),
   };
   const POOL_SIZE = 200;
   const OVERSCAN = 10; // rows kept beyond each edge of the viewport, for smooth scrolling
@@ -150,7 +152,7 @@
 
     touch(rec) {
       rec.version += 1;
-      rec.search = [rec.process_name, rec.pid, rec.local_addr, rec.remote_addr, rec.protocol]
+      rec.search = [rec.process_name, rec.pid, rec.local_addr, rec.remote_addr, rec.remote_name || "", rec.protocol]
         .join(" ")
         .toLowerCase();
     }
@@ -244,7 +246,8 @@
       if (NUMERIC.has(key)) {
         return (a, b) => ((a[key] ?? -1) - (b[key] ?? -1)) * dir || byId(a, b);
       }
-      const text = key === "state" ? FORMATS.state : (r) => String(r[key] ?? "").toLowerCase();
+      const format = FORMATS[key];
+      const text = format ? (r) => format(r).toLowerCase() : (r) => String(r[key] ?? "").toLowerCase();
       return (a, b) => {
         const x = text(a);
         const y = text(b);
@@ -277,7 +280,7 @@
           td.append(text);
         }
         tr.append(td);
-        return { td, text, shown: null };
+        return { td, text, shown: null, titled: key.endsWith("_addr") };
       });
       tr.link = null;
       return tr;
@@ -290,6 +293,7 @@
         if (cell.shown !== value) {
           cell.text.data = value;
           cell.shown = value;
+          if (cell.titled) cell.td.title = value; // addresses may be cut short by the column width
         }
       }
       const link = !this.linked || rec.pid === null || rec.pid === undefined ? null : "/processes/" + rec.pid;
