@@ -42,6 +42,7 @@ from aiohttp import web
 from playwright.sync_api import WebSocket, sync_playwright
 
 from capture.model import Snapshot
+from state import Accountant
 from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
 from tests.web.fakes import FakeEngine, busy_host
 from tests.web.wire import bytes_acked
@@ -65,7 +66,7 @@ class Server:
             engine=replace(config.engine, update_interval=interval),
             accounting=replace(config.accounting, data_dir=data_dir),
         )
-        self.app = create_app(config, engine, Credentials(USER, password, "bench"))
+        self.app = create_app(config, engine, Credentials(USER, password, "bench"), Accountant(config.accounting))
         self.loop = asyncio.new_event_loop()
         self.port = 0
         ready = threading.Event()

@@ -56,17 +56,15 @@ def create_app(
     config: ServiceConfig,
     source: SnapshotSource,
     credentials: Credentials,
-    accountant: Accountant | None = None,
+    accountant: Accountant,
 ) -> web.Application:
     """Build the service around an already started `source`.
 
-    `accountant` is not started yet: the app starts it and stops it. None
-    builds one from `config.accounting` reading this process's own namespace's
-    counters; the command passes one reading the captured namespace's
-    (`web.counters`), tests one with a fake clock and counters.
+    `accountant` is not started yet: the app starts it and stops it. The
+    command passes one reading the captured namespace's counters
+    (`web.counters`), tests one with a fake clock and counters: where the
+    state is kept is always the caller's explicit choice.
     """
-    if accountant is None:
-        accountant = Accountant(config.accounting)
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
