@@ -15,6 +15,7 @@ GOING_AWAY in `on_shutdown`, before the server stops.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from aiohttp import WSCloseCode, web
 
 from capture.model import Snapshot
 from state import Accountant, ThresholdEvent
-from web import accounting, accounting_api, api, pages, ws
+from web import accounting, accounting_api, api, bundles, pages, ws
 from web.auth import auth_middleware
 from web.config import ServiceConfig
 from web.credentials import Credentials
@@ -87,7 +88,8 @@ def create_app(
     app[OPENAPI_KEY] = load_document()
     app[REGISTRY_KEY] = registry
 
-    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
+    env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)
     app.add_routes(api.routes)
     app.add_routes(accounting_api.routes)
     # Before the pages of the same paths: programs get JSON, browsers fall through to the page.
@@ -96,6 +98,7 @@ def create_app(
     app.add_routes(pages.routes)
     app.add_routes(ws.routes)
     app.router.add_get("/metrics", metrics_handler(registry), name="metrics")
+    app.add_routes(bundles.routes)  # before the static files whose folder they share
     app.router.add_static("/static", STATIC_DIR, append_version=True, name="static")
 
     app.cleanup_ctx.append(_accounting)

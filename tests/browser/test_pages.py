@@ -29,6 +29,9 @@ INBOUND_BAR = (28, 126, 214)
 """--down in the light theme: the colour of the daily chart's inbound bars."""
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of 400 \(Bad Request\)")
 """Chromium's own console line for a request the server refused: expected when a test sends a bad value."""
+REDOC_LOGO = re.compile(r"^Loading the image 'https://cdn\.redoc\.ly/redoc/logo-mini\.svg' violates the following Content Security Policy")
+"""ReDoc's bundle hard-codes its footer logo's URL on its CDN (drf-spectacular-sidecar#11); the
+page's Content Security Policy blocks it, so nothing leaves the machine, and Chromium says so."""
 
 
 def field(tab: Tab, root: str, name: str) -> str:
@@ -221,3 +224,13 @@ def test_screenshots_of_every_page(
                 tab.assert_clean()
                 page.context.close()
     assert len(list(screens.glob("*-*-*.png"))) >= 20
+
+
+@pytest.mark.parametrize(("path", "rendered"), [("/docs", ".swagger-ui .info .title"), ("/redoc", "redoc h1")])
+def test_api_documentation_pages_render_offline(open_tab: OpenTab, path: str, rendered: str) -> None:
+    """Swagger UI and ReDoc come gzipped from the service itself and draw the OpenAPI document."""
+    tab = open_tab(path)
+    title = tab.page.locator(rendered).first
+    title.wait_for()
+    assert "trafficmon" in title.text_content().lower()
+    tab.assert_clean(allow=REDOC_LOGO)
