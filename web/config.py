@@ -73,6 +73,8 @@ class ServiceConfig:
     ws_max_connections: int = 1000
     ws_sndbuf: int = 256 * 1024
     ws_compress: bool = True
+    auth_max_failures: int = 10
+    auth_lockout: float = 60.0
     metrics_top_processes: int = 10
     engine: EngineConfig = field(default_factory=lambda: SERVICE_ENGINE)
     accounting: AccountingConfig = field(default_factory=AccountingConfig)
@@ -266,6 +268,10 @@ SETTINGS: tuple[Setting, ...] = (
             "environment, as command lines are visible to other users"),
     Setting("METRICS_PUBLIC", "service", "metrics_public", boolean,
             "serve /metrics without authentication"),
+    Setting("AUTH_MAX_FAILURES", "service", "auth_max_failures", integer(1, 1_000_000),
+            "wrong logins from one address within AUTH_LOCKOUT before it is refused (429)"),
+    Setting("AUTH_LOCKOUT", "service", "auth_lockout", number(1, 86_400),
+            "seconds over which wrong logins are counted, and the longest an address waits"),
     Setting("LOG_LEVEL", "service", "log_level", log_level, "DEBUG, INFO, WARNING or ERROR"),
     Setting("INTERFACES", "engine", "interfaces", interfaces,
             "comma-separated interfaces to capture, and whose kernel counters are accounted "

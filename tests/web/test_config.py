@@ -55,6 +55,8 @@ def test_every_setting_from_environment_and_flag() -> None:
         "MONITOR_USER": "me",
         "MONITOR_PASS": "pw with spaces",
         "METRICS_PUBLIC": "yes",
+        "AUTH_MAX_FAILURES": "5",
+        "AUTH_LOCKOUT": "30",
         "LOG_LEVEL": "debug",
         "INTERFACES": "eth0, wlan0,eth0",
         "SPEED_WINDOW": "3",
@@ -108,6 +110,7 @@ def test_every_setting_from_environment_and_flag() -> None:
     )
     assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
     assert from_env.ws_compress is False
+    assert (from_env.auth_max_failures, from_env.auth_lockout) == (5, 30.0)
     assert from_env.accounting.interfaces == ("eth0", "wlan0")  # the capture's list restricts it
 
 

@@ -226,17 +226,19 @@
     }
 
     async closed(opened, event) {
+      let refused = null; // 429: this address made too many wrong logins; the server says how long to wait
       if (!opened) {
         const probe = await TM.api("GET", "/api/stats");
         if (probe.status === 401) {
           this.setState("auth-failed", "authentication failed — reload the page to sign in again");
           return;
         }
+        if (probe.status === 429) refused = probe.error;
       }
       const delay = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** this.attempts) * (0.75 + Math.random() * 0.5);
       this.attempts += 1;
       this.retryAt = Date.now() + delay * 1000;
-      this.reason = event.reason ? " (" + event.reason + ")" : "";
+      this.reason = refused ? " (" + refused + ")" : event.reason ? " (" + event.reason + ")" : "";
       this.retryTimer = setTimeout(() => this.connect(), delay * 1000);
       this.tickStatus();
     }
