@@ -47,7 +47,7 @@ Public API (everything the web layer needs is exported here)::
                                    # bytes_sent, bytes_received
     acc.audit() -> list[dict]      # id, time, period_start, mode, bytes, old_offset,
                                    # new_offset, old_counted, new_counted, note
-    acc.events() -> list[dict]     # threshold events fired so far
+    acc.events() -> list[ThresholdEvent]  # threshold events fired so far
     acc.settings() -> dict         # settings in force
     acc.status() -> dict           # running, persistent, database, last_flush, flush_error,
                                    # counter_error, interfaces, counting_since, counter_events

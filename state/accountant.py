@@ -588,10 +588,10 @@ class Accountant:
             "note": entry.note,
         }
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every threshold event fired so far, oldest first."""
+    def events(self) -> list[ThresholdEvent]:
+        """Every threshold event fired so far, oldest first, in the configured time zone."""
         with self._lock:
-            return [event.to_dict() for event in self._events]
+            return list(self._events)
 
     def settings(self) -> dict[str, Any]:
         """The settings in force (startup configuration plus run-time changes)."""

@@ -137,6 +137,14 @@ async def audit(request: web.Request) -> web.Response:
     return web.json_response({"audit": entries, "count": len(entries)})
 
 
+@routes.get("/api/alerts", name="api_alerts")
+async def alerts(request: web.Request) -> web.Response:
+    """Every cap threshold crossed so far, oldest first: what `alert` messages said to whoever was connected."""
+    known_params(request.query, ())
+    listed = [accounting.alert(event) for event in request.app[ACCOUNTANT_KEY].events()]
+    return web.json_response({"alerts": listed, "count": len(listed)})
+
+
 @routes.get("/api/hosts", name="api_hosts")
 async def hosts(request: web.Request) -> web.Response:
     """The period's top talkers: bytes per remote address, largest sender first."""

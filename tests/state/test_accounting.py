@@ -222,7 +222,7 @@ def test_threshold_events_fire_once_per_period_across_restarts(
 
     third = open_accountant(cap_gb=1)
     assert advance(third, clock, counters, 60, 10 * MB) == []
-    assert [e["level"] for e in third.events()] == ["warning", "critical", "exceeded"]
+    assert [e.level for e in third.events()] == ["warning", "critical", "exceeded"]
     clock.now = at("2024-02-01 00:00") - 60
     third.poll()
     assert advance(third, clock, counters, 120, 900 * MB) == []
@@ -233,7 +233,7 @@ def test_threshold_events_fire_once_per_period_across_restarts(
     assert [(e.level, e.used) for e in advance(third, clock, counters, 60, 360 * MB)] == [
         ("warning", 810 * MB)
     ]
-    assert [(e["level"], e["period_start"]) for e in third.events()] == [
+    assert [(e.to_dict()["level"], e.to_dict()["period_start"]) for e in third.events()] == [
         ("warning", "2024-01-01T00:00:00+00:00"),
         ("critical", "2024-01-01T00:00:00+00:00"),
         ("exceeded", "2024-01-01T00:00:00+00:00"),

@@ -345,6 +345,13 @@ async def test_an_adjustment_crossing_the_warning_threshold_alerts_the_websocket
     await ws.send_json({"type": "ping"})
     assert await ws.receive_json(timeout=RECEIVE_TIMEOUT) == {"type": "pong"}  # fired once, not again
     await ws.close()
+    kept = await call(client, openapi, "GET", "/api/alerts")
+    assert kept == {"alerts": [data], "count": 1}, "what was pushed stays readable"
+
+
+async def test_no_alerts_before_a_threshold_is_crossed(client: TestClient, openapi: OpenApi) -> None:
+    assert await call(client, openapi, "GET", "/api/alerts") == {"alerts": [], "count": 0}
+    await call(client, openapi, "GET", "/api/alerts?level=warning", status=400)
 
 
 # -- history, processes, hosts ---------------------------------------------------
