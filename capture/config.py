@@ -21,7 +21,12 @@ class EngineConfig:
     `resolve_names` looks up the remote addresses' reverse-DNS names (in the
     background, through the system resolver, from the namespace `start()` is
     called in). Off here, so the engine alone sends no DNS queries; the
-    service turns it on by default (`RESOLVE_NAMES`).
+    service turns it on by default (`RESOLVE_NAMES`). Its bounds:
+    `resolve_workers` look-ups in flight at once (getnameinfo holds its thread
+    for the whole query, seconds when a server does not answer);
+    `resolve_queue` addresses waiting for a worker (beyond, they are asked for
+    again on a later tick); `resolve_cache` names and failures remembered (the
+    least recently asked for forgotten first).
     """
 
     interfaces: tuple[str, ...] = ()
@@ -37,3 +42,6 @@ class EngineConfig:
     rcvbuf_bytes: int = 32 * 1024 * 1024
     coverage_window: float = 10.0
     resolve_names: bool = False
+    resolve_workers: int = 2
+    resolve_queue: int = 256
+    resolve_cache: int = 4096

@@ -92,7 +92,10 @@ class Engine:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._attribution = Attribution(config.netns)
-        self._names = Names() if config.resolve_names else None
+        self._names = (
+            Names(workers=config.resolve_workers, max_pending=config.resolve_queue, max_entries=config.resolve_cache)
+            if config.resolve_names else None
+        )
         self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout,
                                 names=self._names.name if self._names else None)
         self._subscribers: list[Callable[[Snapshot], None]] = []

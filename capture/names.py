@@ -20,16 +20,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from capture.config import EngineConfig
 from capture.flows import format_ip
 
 log = logging.getLogger(__name__)
 
-WORKERS = 2
-"""Lookups in flight at once: getnameinfo blocks its thread for the whole query."""
-MAX_PENDING = 256
-"""Addresses waiting for a worker; beyond, they wait for a later tick."""
-MAX_ENTRIES = 4096
-"""Names (and failures) remembered; the least recently asked for is forgotten first."""
+_BOUNDS = EngineConfig()
+"""The engine's settings own the bounds' defaults (`resolve_workers`, `resolve_queue`, `resolve_cache`)."""
 NAME_TTL = 3600.0
 """Seconds a name is kept before it is looked up again (still shown meanwhile)."""
 FAILURE_TTL = 300.0
@@ -54,9 +51,9 @@ class Names:
         self,
         lookup: Lookup = system_lookup,
         *,
-        workers: int = WORKERS,
-        max_pending: int = MAX_PENDING,
-        max_entries: int = MAX_ENTRIES,
+        workers: int = _BOUNDS.resolve_workers,
+        max_pending: int = _BOUNDS.resolve_queue,
+        max_entries: int = _BOUNDS.resolve_cache,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lookup = lookup

@@ -177,20 +177,43 @@ def routed_link() -> Iterator[Routed]:
 PEER_NAME = "peer-b.trafficmon.test"
 """The reverse-DNS name a service started with `resolver_jail` finds for a link's far end."""
 
-_JAIL = 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"'
+_JAIL = (
+    'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf'
+    ' && { [ ! -e /etc/nsswitch.conf ] || mount --bind "$3" /etc/nsswitch.conf; } && shift 3 && exec "$@"'
+)
+
+
+def _files_then_dns() -> str:
+    """The machine's nsswitch.conf with its hosts line cut down to /etc/hosts, then resolv.conf's DNS.
+
+    Any other source could still send a query off the machine: nss-resolve
+    asks systemd-resolved, which ignores resolv.conf; mdns asks avahi.
+    (Without an nsswitch.conf, glibc asks those two and nothing else.)
+    """
+    try:
+        lines = Path("/etc/nsswitch.conf").read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    kept = [line for line in lines if not line.lstrip().startswith("hosts:")]
+    return "\n".join([*kept, "hosts: files dns", ""])
 
 
 def resolver_jail(argv: list[str], names: dict[str, str], workdir: Path) -> list[str]:
-    """`argv` run with its own /etc/hosts (naming `names`) and a resolv.conf that asks loopback only.
+    """`argv` run with its own /etc/hosts (naming `names`) and a resolver that asks loopback only.
 
     The service looks up reverse-DNS names of the addresses it sees; the
     machine's resolver would send those queries off the machine. In a private
     mount namespace, /etc/hosts answers for the test's addresses and every
     other query goes to 127.0.0.1:53, where nothing listens: refused at once,
     nothing leaves. `exec` keeps the PID: the returned argv's process is argv's.
+    Namespaces made with `ip netns` before the call stay usable inside (their
+    bind mounts under /run/netns are copied into the new mount namespace).
     """
     hosts = workdir / "hosts"
     hosts.write_text("127.0.0.1 localhost\n::1 localhost\n" + "".join(f"{ip} {n}\n" for ip, n in names.items()))
     resolv = workdir / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _JAIL, "sh", str(hosts), str(resolv), *argv]
+    nsswitch = workdir / "nsswitch.conf"
+    nsswitch.write_text(_files_then_dns())
+    jail = [str(hosts), str(resolv), str(nsswitch)]
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _JAIL, "sh", *jail, *argv]

@@ -24,7 +24,7 @@ from capture.engine import Engine
 from capture.model import Connection, Snapshot, Usage
 from capture.netns import entered
 from capture.parse import NON_IP
-from tests.hosts import Link, Routed, join, routed_link
+from tests.hosts import PEER_NAME, Link, Routed, join, resolver_jail, routed_link
 from tests.test_capture import ROOT, kernel_delta, peers, process, settled, start_peer, wait_for, wait_line
 
 pytestmark = pytest.mark.netns
@@ -393,6 +393,54 @@ def test_without_cap_sys_admin_entering_the_namespace_names_the_capability(link:
     assert child.returncode == 2, child.stdout + child.stderr
     assert "CAP_SYS_ADMIN" in child.stdout and link.a.netns in child.stdout
     assert "Traceback" not in child.stderr
+
+
+NAMES = """
+import json, os, sys, threading, time
+from capture.config import EngineConfig
+from capture.engine import Engine
+iface, netns, remote = sys.argv[1:]
+engine = Engine(EngineConfig(interfaces=(iface,), netns=netns, update_interval=0.25, resolve_names=True,
+                             resolve_workers=3))
+engine.start()
+print("started", flush=True)
+deadline = time.monotonic() + 20
+named = []
+while not named and time.monotonic() < deadline:
+    time.sleep(0.1)
+    named = [c.remote_name for c in engine.snapshot().connections if c.remote_addr.startswith(remote + ":")]
+    named = [n for n in named if n]
+spaces = {t.name: os.readlink(f"/proc/self/task/{t.native_id}/ns/net") for t in threading.enumerate()}
+engine.stop()
+print(json.dumps({"named": named, "own": os.readlink("/proc/thread-self/ns/net"), "threads": spaces}))
+"""
+
+
+def test_names_are_looked_up_from_the_callers_namespace_not_the_captured_one(link: Link, peers, tmp_path):
+    """The resolver's threads are made by start()'s caller: DNS goes out where the service runs.
+
+    In a resolver jail (`tests.hosts.resolver_jail`): its /etc/hosts names the
+    peer, and any other query is refused on loopback.
+    """
+    argv = [sys.executable, "-c", NAMES, link.a.iface, link.a.netns, link.b.ipv4]
+    errors = tmp_path / "stderr"
+    with errors.open("w") as stderr:
+        child = subprocess.Popen(resolver_jail(argv, {link.b.ipv4: PEER_NAME}, tmp_path), cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=stderr)
+    peers.append(child)
+    assert child.stdout is not None
+    assert child.stdout.readline() == "started\n", errors.read_text()
+    exchange(link, peers, "5310")
+    line = child.stdout.readline()
+    assert line, errors.read_text()
+    report = json.loads(line)
+    assert child.wait(timeout=10) == 0, errors.read_text()
+    assert report["named"] and set(report["named"]) == {PEER_NAME}
+    threads = report["threads"]
+    workers = [name for name in threads if name.startswith("trafficmon-names-")]
+    assert len(workers) == 3
+    assert all(threads[name] == report["own"] for name in workers), "a resolver thread is in the captured namespace"
+    assert threads["trafficmon-sniffer"] != report["own"], "the capture itself runs in the captured namespace"
 
 
 # -- coverage, truncation --------------------------------------------------------------

@@ -57,6 +57,23 @@ def test_attributed_flow_publishes_seed_fields_and_speeds():
     assert (r.bytes_attributed, r.bytes_unknown) == (51_000, 0)
 
 
+def test_remote_name_comes_from_the_names_cache_for_the_remote_address():
+    asked: list[bytes] = []
+
+    def names(ip: bytes) -> str | None:
+        asked.append(ip)
+        return "b.example" if ip == B else None
+
+    attr = FakeAttribution()
+    plain = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0)
+    assert plain.tick({KEY: entry(in_b=10)}, 1.0, 100.0, 10.0, attr, {}).connections[0].remote_name is None
+    named = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0, names=names)
+    for n in range(2):
+        (c,) = named.tick({KEY: entry(in_b=10)} if n == 0 else {}, 1.0, 100.0 + n, 10.0 + n, attr, {}).connections
+        assert c.remote_name == "b.example"
+    assert asked == [B, B], "asked once per tick per connection, for its remote address"
+
+
 def test_bytes_move_from_unknown_to_the_owner_found_later():
     t, attr = make()
     first = t.tick({KEY: entry(in_b=10_000, in_p=8)}, 1.0, 100.0, 10.0, attr, {})

@@ -1,20 +1,28 @@
 """The reverse-DNS name cache: never waits, stays bounded, retries failures slowly.
 
-Only addresses /etc/hosts answers are given to the real resolver here (no
-query may leave the machine); the bounds are tested with a lookup the test
-controls.
+Only addresses /etc/hosts answers are given to the machine's resolver here (no
+query may leave the machine), other addresses only to a resolver jailed to
+loopback (`tests.hosts.resolver_jail`); the bounds are tested with a lookup
+the test controls.
 """
 
 from __future__ import annotations
 
+import ast
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from capture.names import FAILURE_TTL, NAME_TTL, Names, system_lookup
+from tests.hosts import resolver_jail
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LOCALHOST = socket.inet_aton("127.0.0.1")
 
@@ -76,6 +84,24 @@ def test_the_system_resolver_answers_from_etc_hosts() -> None:
 
 def test_what_is_not_an_address_has_no_name() -> None:
     assert system_lookup("not an address") is None
+
+
+LOOKUP_ARGS = "import sys; from capture.names import system_lookup; print([system_lookup(a) for a in sys.argv[1:]])"
+
+
+@pytest.mark.netns
+def test_the_system_resolver_names_v4_and_v6_and_fails_fast_without_a_name(tmp_path: Path) -> None:
+    """The real resolver, its /etc/hosts the test's and its DNS server loopback (refused, nothing leaves)."""
+    hosts = {"198.18.0.9": "nine.trafficmon.test", "fd54:4d::9": "six.trafficmon.test",
+             "198.18.0.10": "198.18.0.10"}  # a "name" that is only the address again
+    asked = ["198.18.0.9", "fd54:4d::9", "198.18.0.10", "198.18.0.11", "fe80::11"]
+    t0 = time.monotonic()
+    done = subprocess.run(resolver_jail([sys.executable, "-c", LOOKUP_ARGS, *asked], hosts, tmp_path),
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    took = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stdout) == ["nine.trafficmon.test", "six.trafficmon.test", None, None, None]
+    assert took < 5, f"a refused query must fail at once, not time out ({took:.1f} s)"
 
 
 def test_a_name_arrives_on_a_later_ask_without_waiting(started: list[Names]) -> None:

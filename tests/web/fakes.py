@@ -104,6 +104,7 @@ def connection(
     closed: bool = False,
     now: float = 0.0,
     attribution: str | None = None,
+    remote_name: str | None = None,
 ) -> Connection:
     return Connection(
         id=f"c{n}",
@@ -129,6 +130,7 @@ def connection(
         last_seen=now,
         closed=closed,
         attribution=attribution or ("socket" if pid is not None else "none"),
+        remote_name=remote_name,
     )
 
 
@@ -142,7 +144,7 @@ def build_snapshot(seq: int = 1, *, now: float | None = None, running: bool = Tr
     started = now - 100.0
     conns = [
         connection(1, pid=1234, process="curl", up=100.0, down=50_000.0, sent=2_000, received=1_500_000,
-                   duration=30.0, now=now),
+                   duration=30.0, now=now, remote_name="cdn.example.net"),
         connection(2, pid=2222, process="firefox", up=3_000.0, down=20_000.0, sent=90_000, received=800_000,
                    duration=60.0, now=now),
         connection(3, pid=2222, process="firefox", protocol="udp", up=500.0, down=700.0, sent=4_000,

@@ -78,6 +78,7 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
     assert curl["local_addr"] == "192.0.2.1:40001"
     assert curl["remote_addr"] == "198.51.100.2:443"
     assert curl["bytes_received"] == 1_500_000
+    assert [c["remote_name"] for c in body["connections"]] == ["cdn.example.net", None, None, None, None]
 
 
 @pytest.mark.parametrize(

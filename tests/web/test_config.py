@@ -78,6 +78,9 @@ def test_every_setting_from_environment_and_flag() -> None:
         "WS_SNDBUF": "0",
         "WS_COMPRESS": "off",
         "RESOLVE_NAMES": "no",
+        "RESOLVE_WORKERS": "3",
+        "RESOLVE_QUEUE": "100",
+        "RESOLVE_CACHE": "500",
         "METRICS_TOP_PROCESSES": "0",
     }
     assert {s.env for s in SETTINGS} == set(env), "the test must cover every setting"
@@ -107,6 +110,9 @@ def test_every_setting_from_environment_and_flag() -> None:
         max_flows=5000,
         rcvbuf_bytes=1048576,
         resolve_names=False,
+        resolve_workers=3,
+        resolve_queue=100,
+        resolve_cache=500,
     )
     assert (from_env.ws_queue, from_env.ws_sndbuf, from_env.metrics_top_processes) == (8, 0, 0)
     assert from_env.ws_compress is False
@@ -214,6 +220,7 @@ def test_password_is_not_in_the_repr() -> None:
         ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be between 64 and 65535"),
         ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': expected DEBUG, INFO, WARNING or ERROR"),
         ([], {"WS_QUEUE": "0"}, "WS_QUEUE='0': must be between 1 and 10000"),
+        (["--resolve-workers", "0"], {}, "--resolve-workers='0': must be between 1 and 64"),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
         (["--port"], {}, "argument --port: expected one argument"),
         ([], {"WS_SEND_TIMEOUT": "1", "UPDATE_INTERVAL": "2"},
