@@ -28,7 +28,8 @@ Public API (everything the web layer needs is exported here)::
                                    # counted, cap_counts, cap_bytes, cap_gb, used_percent,
                                    # remaining, level ("ok"|"warning"|"critical"|"exceeded"),
                                    # thresholds, days_left, projection {bytes, rate,
-                                   # window_seconds, cap_date}, breakdown_coverage,
+                                   # window_seconds, cap_date, basis, basis_text,
+                                   # observed_seconds, needs_seconds}, breakdown_coverage,
                                    # breakdown {kernel_outbound, captured_outbound,
                                    # attributed_outbound, unknown_outbound, explained,
                                    # captured_share}, updated

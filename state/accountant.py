@@ -49,7 +49,7 @@ from typing import Any
 
 from capture.model import Snapshot
 from state.breakdown import Breakdown
-from state.cap import project, used_percent
+from state.cap import used_percent
 from state.config import DECIMAL_GB, AccountingConfig
 from state.counters import (
     Baseline,
@@ -60,8 +60,9 @@ from state.counters import (
     SystemCounters,
 )
 from state.document import ADJUST_MODES, export_document, parse_document
-from state.history import MINUTE, DailyTotals, MinuteHistory
+from state.history import DailyTotals, MinuteHistory
 from state.periods import BillingCycle, apportion, day_edges, iso, local_date
+from state.projection import outlook
 from state.records import NOTE_CHARS, AuditEntry, PeriodRecord, StoredState, ThresholdEvent
 from state.store import FlushBatch, Store
 from state.validation import (
@@ -84,8 +85,6 @@ SECONDS_PER_DAY = 86400
 BITS_PER_GBIT = 10**9
 RECENT_COUNTER_EVENTS = 50
 """Counter events (resets, reboots, ...) kept for the status view."""
-MIN_PROJECTION_SECONDS = float(MINUTE)
-"""A projection from less than a minute of traffic would be noise; none is made."""
 DEFAULT_TOP_HOSTS = 20
 _SAME_INSTANT = 1e-6
 """Instants closer than this are one (ISO 8601 keeps microseconds)."""
@@ -452,34 +451,15 @@ class Accountant:
             }
 
     def _projection(self, now: float) -> dict[str, Any]:
-        current = self._current
-        start = max(
-            now - self._config.projection_hours * SECONDS_PER_HOUR,
-            current.start,
-            self._tracking_since if self._tracking_since is not None else now,
-        )
-        window = now - start
-        if window < MIN_PROJECTION_SECONDS:
-            return {"bytes": None, "rate": None, "window_seconds": window, "cap_date": None}
-        rate_out, rate_in = self._minutes.rates(start, now)
-        projection = project(
-            counts=current.cap_counts,
-            outbound=current.outbound,
-            inbound=current.inbound,
-            offset=current.offset,
-            cap=current.cap_bytes,
-            rate_out=rate_out,
-            rate_in=rate_in,
-            window=window,
+        """The period-end projection and what it rests on (see `state.projection`)."""
+        return outlook(
+            self._current,
+            self._daily,
+            self._config.zone,
+            counting_since=self._tracking_since,
             now=now,
-            end=current.end,
+            days=self._config.projection_days,
         )
-        return {
-            "bytes": projection.bytes,
-            "rate": round(projection.rate, 3),
-            "window_seconds": projection.window,
-            "cap_date": self._iso(round(projection.cap_time)) if projection.cap_time else None,
-        }
 
     def daily(self, days: int | None = None) -> list[dict[str, Any]]:
         """Daily totals of the last `days` days up to today (default: the current period's days)."""

@@ -1,4 +1,4 @@
-"""What counts toward the traffic cap, how full it is, and where the period is heading.
+"""What counts toward the traffic cap, how full it is, and where a pace takes the period.
 
 Providers differ in what they meter: most bill outbound only, some the sum of
 both directions, some whichever direction is larger. The status levels and the
@@ -74,11 +74,13 @@ def used_percent(counted: int, cap: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """Where the period ends up if traffic keeps flowing at the recent rate.
+    """Where the period ends up if traffic keeps flowing at a given pace.
 
-    `rate` is counted bytes per second over the last `window` seconds;
-    `cap_time` is when the cap is reached at that rate, or None when it is not
-    reached before the period ends (or was reached already).
+    `rate` is counted bytes per second of the pace, measured over `window`
+    seconds (`state.projection` chooses them); `cap_time` is when the cap is
+    reached at that pace, or None when it is not reached before the period
+    ends (at the reset itself is too late), was reached already, or nothing
+    moves.
     """
 
     bytes: int
@@ -119,7 +121,7 @@ def project(
             for value, line_rate in counts.lines(outbound, inbound, rate_out, rate_in)
             if line_rate > 0
         ]
-        if waits and now + min(waits) <= end:
+        if waits and now + min(waits) < end:
             cap_time = now + min(waits)
     return Projection(bytes=projected, rate=rate, window=window, cap_time=cap_time)
 

@@ -185,12 +185,13 @@ class AccountingConfig:
         "bit",
         "width of the kernel's interface counters (32 or 64; 'auto' follows the platform)",
     )
-    projection_hours: float = _setting(
-        24.0,
-        "PROJECTION_HOURS",
-        "float",
-        "h",
-        "how much recent traffic the period-end projection extrapolates from",
+    projection_days: int = _setting(
+        7,
+        "PROJECTION_DAYS",
+        "int",
+        "days",
+        "whole days of daily totals (plus today so far) whose pace the period-end projection "
+        "extrapolates; none is made before a day of counting",
         live=True,
     )
     minute_history_hours: int = _setting(
@@ -265,14 +266,14 @@ class AccountingConfig:
         if self.counter_bits not in (32, 64):
             raise ValidationError("counter_bits", f"must be 32 or 64, got {self.counter_bits}")
         _within("minute_history_hours", self.minute_history_hours, 1, None)
-        _positive("projection_hours", self.projection_hours)
-        if self.projection_hours > self.minute_history_hours:
-            raise ValidationError(
-                "projection_hours",
-                f"must not exceed minute_history_hours ({self.minute_history_hours}), "
-                f"the history it is computed from",
-            )
         _within("daily_retention_days", self.daily_retention_days, MIN_DAILY_RETENTION_DAYS, None)
+        _within("projection_days", self.projection_days, 1, None)
+        if self.projection_days >= self.daily_retention_days:
+            raise ValidationError(
+                "projection_days",
+                f"must be less than daily_retention_days ({self.daily_retention_days}), "
+                f"the daily totals it is computed from",
+            )
         _within("max_hosts", self.max_hosts, 1, None)
         _within("max_processes", self.max_processes, 1, None)
         _within("archive_top", self.archive_top, 0, None)

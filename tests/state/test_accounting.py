@@ -263,42 +263,6 @@ def test_a_failing_subscriber_does_not_stop_the_others(
     assert received == ["warning", "critical"]
 
 
-def test_projection_of_period_end_and_cap_date(
-    open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
-) -> None:
-    clock.now = at("2024-01-10 00:00")
-    acc = open_accountant(cap_gb=20)
-    assert acc.period()["projection"] == {
-        "bytes": None,
-        "rate": None,
-        "window_seconds": 0.0,
-        "cap_date": None,
-    }
-    for _ in range(144):  # 24 h at 1 MB per minute, read every 10 minutes
-        advance(acc, clock, counters, 600, 10 * MB)
-    period = acc.period()
-    assert period["outbound"] == 1440 * MB
-    # 1 MB/min for the 21 days left: 30.24 GB more; cap reached after 18.56 GB more.
-    assert period["projection"] == {
-        "bytes": 31_680 * MB,
-        "rate": 16_666.667,
-        "window_seconds": 86_400.0,
-        "cap_date": "2024-01-23T21:20:00+00:00",
-    }
-    acc.update_settings({"cap_gb": 40})
-    assert acc.period()["projection"]["cap_date"] is None
-    acc.update_settings({"projection_hours": 2, "cap_counts": "both"})
-    advance(acc, clock, counters, 3600, 0, 120 * MB)
-    # Last 2 h: 60 MB out in the first hour only, 120 MB in over the second: 25 kB/s both,
-    # for the 21 days less an hour that are left (1,810,800 s).
-    assert acc.period()["projection"] == {
-        "bytes": 1_440 * MB + 120 * MB + 25_000 * 1_810_800,
-        "rate": 25_000.0,
-        "window_seconds": 7_200.0,
-        "cap_date": "2024-01-28T20:06:40+00:00",
-    }
-
-
 def test_service_down_for_days_across_the_period_boundary(
     open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
 ) -> None:
@@ -523,7 +487,7 @@ def test_period_boundary_moves_the_breakdown_to_the_archive(
 def test_history_per_minute(
     open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
 ) -> None:
-    acc = open_accountant(minute_history_hours=1, projection_hours=1)
+    acc = open_accountant(minute_history_hours=1)
     for minute in range(3):
         advance(acc, clock, counters, 60, (minute + 1) * 6_000, 600)
     points = acc.history(300)
@@ -664,6 +628,9 @@ def test_from_env_reads_and_validates() -> None:
         ({"FLUSH_INTERVAL": "0"}, "FLUSH_INTERVAL"),
         ({"INTERFACES": "../../etc"}, "INTERFACES"),
         ({"DAILY_RETENTION_DAYS": "30"}, "DAILY_RETENTION_DAYS"),
+        ({"PROJECTION_DAYS": "0"}, "PROJECTION_DAYS"),
+        ({"PROJECTION_DAYS": "400"}, "PROJECTION_DAYS"),
+        ({"PROJECTION_DAYS": "1.5"}, "PROJECTION_DAYS"),
     ]:
         with pytest.raises(ValidationError) as refused:
             AccountingConfig.from_env(env)
@@ -703,7 +670,7 @@ def test_daily_totals_are_kept_400_days_then_dropped(
     open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters, tmp_path: Path
 ) -> None:
     clock.now = at("2024-01-01 12:00")
-    acc = open_accountant(minute_history_hours=1, projection_hours=1)
+    acc = open_accountant(minute_history_hours=1)
     advance(acc, clock, counters, 60, 4 * MB)
     for _ in range(399):  # a reading every day at noon, 1 kB a day
         advance(acc, clock, counters, 86400, 1_000)
