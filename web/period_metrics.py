@@ -3,9 +3,13 @@
 The period totals are gauges, not counters: they start again at zero at every
 period boundary and a manual offset can lower what is counted, and an alert
 rule wants the value itself (`trafficmon_period_used_ratio > 0.8`), not a rate.
-The level is one gauge per level name, 1 for the level in force (the
-Prometheus "enum" idiom), so `trafficmon_period_level{level="critical"} == 1`
-is a complete alert rule. Per-process totals are bounded like the live
+`used_ratio` is computed from the bytes, never from the percentage `GET /data`
+rounds for people. The level is one gauge per level name, 1 for the level in
+force (the Prometheus "enum" idiom), so
+`trafficmon_period_level{level="critical"} == 1` is a complete alert rule. The
+projection's series exist only while there is a projection (or a cap date):
+`trafficmon_period_projected_cap_timestamp_seconds - time() < 3 * 86400`
+alerts three days ahead. Per-process totals are bounded like the live
 figures: the top `METRICS_TOP_PROCESSES` names by bytes sent, everything else
 summed as process="other", and bytes no process was found for as
 process="unknown".
@@ -78,18 +82,30 @@ class PeriodCollector(Collector):
             ("counted_bytes", "Bytes that count toward the cap this period, offset included.", period["counted"]),
             ("cap_bytes", "The traffic cap per billing period.", period["cap_bytes"]),
             ("remaining_bytes", "Bytes left before the cap is reached.", period["remaining"]),
-            ("used_ratio", "Counted bytes / the cap (1 is the cap).", period["used_percent"] / 100),
+            ("used_ratio", "Counted bytes / the cap (1 is the cap).", period["counted"] / period["cap_bytes"]),
             ("start_timestamp_seconds", "When this billing period began (Unix time).", _timestamp(period["start"])),
             ("end_timestamp_seconds", "When this billing period ends (Unix time).", _timestamp(period["end"])),
         )
         for name, doc, value in gauges:
             yield GaugeMetricFamily(f"{PREFIX}_period_{name}", doc, value=value)
-        projected = period["projection"]["bytes"]
-        if projected is not None:
+        yield from self._projection(period["projection"])
+
+    def _projection(self, projection: dict[str, Any]) -> Iterator[Metric]:
+        """The projected figures, each only while there is one (a missing series, not a zero)."""
+        if projection["bytes"] is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_period_projected_bytes",
-                "Counted bytes expected at the end of the period at the recent rate.",
-                value=projected,
+                "Counted bytes expected at the end of the period at the pace of the last "
+                "PROJECTION_DAYS days (of the days counted, while fewer); absent before a day "
+                "of counting.",
+                value=projection["bytes"],
+            )
+        if projection["cap_date"] is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_period_projected_cap_timestamp_seconds",
+                "When that pace reaches the cap (Unix time); absent when it does not before "
+                "the period ends.",
+                value=_timestamp(projection["cap_date"]),
             )
 
     def _level(self, period: dict[str, Any]) -> Iterator[Metric]:

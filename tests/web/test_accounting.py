@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -453,6 +454,41 @@ async def test_metrics_carry_the_period(
             if name == "trafficmon_period_process_transmit_bytes"}
     assert sent == {"rsync": 70 * MB, "other": 5 * MB, "unknown": 1 * MB}  # top 1, the rest, no process
     assert values[("trafficmon_accounting_persistent", ())] == 1.0
+
+
+async def test_used_ratio_is_computed_from_the_bytes_not_the_rounded_percent(
+    client: TestClient, openapi: OpenApi, clock: FakeClock, counters: FakeCounters
+) -> None:
+    await traffic(client, clock, counters, 60, 2_784_000)
+    body = await call(client, openapi, "GET", "/data")
+    assert body["used_percent"] == 0.28  # rounded for people
+    values = samples(await (await client.get("/metrics", headers=AUTH)).text())
+    assert values[("trafficmon_period_used_ratio", ())] == 2_784_000 / GB == 0.002784
+
+
+async def test_projection_in_data_and_metrics_agree(
+    client: TestClient, openapi: OpenApi, clock: FakeClock, counters: FakeCounters
+) -> None:
+    await traffic(client, clock, counters, 180, 850 * MB)  # a burst in the first 3 minutes
+    projection = (await call(client, openapi, "GET", "/data"))["projection"]
+    assert (projection["bytes"], projection["cap_date"], projection["basis"]) == (None, None, None)
+    assert projection["basis_text"] == "not enough data yet (after a day of counting)"
+    assert (projection["observed_seconds"], projection["needs_seconds"]) == (180.0, 86_220.0)
+    values = samples(await (await client.get("/metrics", headers=AUTH)).text())
+    assert not {name for name, _ in values if name.startswith("trafficmon_period_projected")}
+
+    for _ in range(4):  # then 40 MB more, until a day of counting is complete
+        await traffic(client, clock, counters, 21_555, 10 * MB)
+    body = await call(client, openapi, "GET", "/data")
+    projection = body["projection"]
+    assert (projection["basis"], projection["window_seconds"]) == ("since_counting_began", 86_400.0)
+    assert projection["basis_text"] == "at the pace since counting began 1 day ago"
+    assert projection["cap_date"] is not None
+    values = samples(await (await client.get("/metrics", headers=AUTH)).text())
+    assert values[("trafficmon_period_projected_bytes", ())] == projection["bytes"]
+    assert values[("trafficmon_period_projected_cap_timestamp_seconds", ())] == (
+        datetime.fromisoformat(projection["cap_date"]).timestamp()
+    )
 
 
 # -- shutdown --------------------------------------------------------------------
