@@ -286,3 +286,32 @@ def test_bandwidth_range_switch(open_tab: OpenTab) -> None:
     assert buttons.nth(0).get_attribute("aria-pressed") == "true"
     assert page.locator("#rate-chart canvas").count() == 1
     tab.assert_clean()
+
+
+PROJECTED = "412 GB at the last 7 days' pace, reaching the cap on 27 Dec"
+RENDER_PROJECTION = """async () => {
+  const period = (await TM.api("GET", "/data")).data;
+  period.timezone = "UTC";
+  period.projection = {
+    ...period.projection, bytes: 412e9, basis: "last_days", basis_text: "at the last 7 days' pace",
+    cap_date: "2026-12-27T10:00:00+00:00", needs_seconds: 0,
+  };
+  TM.overview.gauge.render(period);
+  const field = document.querySelector('#cap [data-field="projection"]');
+  return [field.textContent, field.querySelector("time").dateTime];
+}"""
+
+
+def test_the_gauge_says_what_its_projection_rests_on(open_tab: OpenTab) -> None:
+    """Whatever today's date: a service that just started has no projection and says why.
+
+    The figure with its basis and cap day is drawn from a period the test sets
+    (rendered and read in one turn of the page's event loop, so no tick comes
+    in between), as the page's clock is not the service's.
+    """
+    tab = open_tab("/")
+    field = tab.page.locator('#cap [data-field="projection"]')
+    field.filter(has_text="not enough").wait_for()
+    assert field.text_content() == "not enough data yet (after a day of counting)"
+    assert tab.page.evaluate(RENDER_PROJECTION) == [PROJECTED, "2026-12-27T10:00:00+00:00"]
+    tab.assert_clean()

@@ -15,6 +15,17 @@
 
   // ---- the cap gauge: the billing period, as GET /data and every tick's `traffic` part carry it ----
 
+  // The cap date's day in the billing zone (the days of the daily totals): "27 Dec".
+  function capDay(when, zone) {
+    const date = new Date(TM.time.seconds(when) * 1000);
+    const options = { day: "numeric", month: "short" };
+    try {
+      return date.toLocaleDateString("en-GB", { ...options, timeZone: zone });
+    } catch (err) {
+      return date.toLocaleDateString("en-GB", options); // a zone this browser does not know
+    }
+  }
+
   const gauge = {
     section: document.getElementById("cap"),
     body: document.querySelector("#cap .gauge-body"),
@@ -33,9 +44,6 @@
         mark.hidden = at > 100;
         mark.style.left = at + "%";
       }
-      const projection = period.projection;
-      let projected = projection.bytes === null ? "not enough traffic seen yet" : TM.fmt.bytes(projection.bytes);
-      if (projection.cap_date) projected += ", reaching the cap " + TM.time.relative(projection.cap_date);
       const explained = period.breakdown_coverage;
       TM.fill(this.body, {
         used_percent: TM.fmt.percent(percent),
@@ -45,13 +53,25 @@
         cap: TM.fmt.bytes(period.cap_bytes),
         remaining: TM.fmt.bytes(period.remaining),
         days_left: TM.fmt.days(period.days_left),
-        projection: projected,
+        projection: this.projection(period),
         end: TM.time.element(period.end),
         directions: "↑ " + TM.fmt.bytes(period.outbound) + " / ↓ " + TM.fmt.bytes(period.inbound),
         offset: period.offset ? TM.fmt.bytes(period.offset) : "none",
         updated: period.updated ? TM.time.element(period.updated) : "not yet",
         explained: explained === null ? "none yet" : TM.fmt.percent(100 * explained),
       });
+    },
+
+    // "412 GB at the last 7 days' pace, reaching the cap on 27 Dec", or why there is no figure
+    // yet: the server says what the pace rests on (basis_text), the page never guesses it.
+    projection(period) {
+      const projection = period.projection;
+      if (projection.bytes === null) return projection.basis_text;
+      const text = TM.fmt.bytes(projection.bytes) + " " + projection.basis_text;
+      if (!projection.cap_date) return text;
+      const when = TM.el("time", { datetime: projection.cap_date, title: TM.time.absolute(projection.cap_date) });
+      when.textContent = capDay(projection.cap_date, period.timezone);
+      return TM.el("span", {}, text + ", reaching the cap on ", when);
     },
   };
 
@@ -264,5 +284,5 @@
   health.refreshAccounting();
   setInterval(() => health.refreshAccounting(), HEALTH_REFRESH_MS);
   socket.start();
-  TM.overview = { table, socket, rates };
+  TM.overview = { table, socket, rates, gauge };
 })();
