@@ -67,27 +67,6 @@ class MinuteHistory:
             self.dirty.discard(minute)
         return cutoff
 
-    def rates(self, start: float, now: float) -> tuple[float, float]:
-        """Average bytes per second (outbound, inbound) over [start, now).
-
-        A minute that begins before `start` counts with the part of it inside
-        the window; the current minute counts in full (its bytes are all before
-        `now`).
-        """
-        span = now - start
-        if span <= 0:
-            return 0.0, 0.0
-        sent = received = 0.0
-        for minute, (minute_sent, minute_received) in self.buckets.items():
-            if minute + MINUTE <= start or minute >= now:
-                continue
-            share = 1.0
-            if minute < start:
-                share = (minute + MINUTE - start) / MINUTE
-            sent += minute_sent * share
-            received += minute_received * share
-        return sent / span, received / span
-
     def points(self, start: float, now: float) -> list[dict[str, Any]]:
         """Complete minutes from `start` to `now`, zeros where nothing moved.
 

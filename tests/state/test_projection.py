@@ -298,7 +298,6 @@ def _execute(db: Path, sql: str, *args: Any) -> None:
         conn.close()
 
 
-
 @pytest.mark.parametrize(("end", "cap_time"), [(101.0, 100.0), (100.0, None)])
 def test_a_cap_reached_at_the_reset_itself_has_no_cap_date(
     end: float, cap_time: float | None
