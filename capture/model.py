@@ -48,6 +48,10 @@ class Connection:
     process recently talking to the same remote endpoint), or "none".
     `remote_name` is the remote address's reverse-DNS name once it is known
     (looked up in the background; None until then, or when it has none).
+    `protocol` is the socket type, as the live monitor reported it
+    (SOCK_STREAM for TCP, SOCK_DGRAM for UDP, SOCK_RAW for the rest);
+    `transport` names the protocol precisely, in lower case (tcp, udp,
+    icmpv6, sctp, non-ip, ip-47…).
     """
 
     id: str

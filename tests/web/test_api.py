@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH
-from tests.web.fakes import FakeEngine, build_snapshot
+from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
 
 
@@ -79,6 +80,28 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
     assert curl["remote_addr"] == "198.51.100.2:443"
     assert curl["bytes_received"] == 1_500_000
     assert [c["remote_name"] for c in body["connections"]] == ["cdn.example.net", None, None, None, None]
+    assert [(c["protocol"], c["transport"]) for c in body["connections"][1:4]] == [
+        ("SOCK_STREAM", "tcp"), ("SOCK_DGRAM", "udp"), ("SOCK_DGRAM", "udp")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "ids"),
+    [("SOCK_RAW", ["c1", "c2"]), ("icmpv6", ["c1"]), ("ICMPv6", ["c1"]), ("sctp", ["c2"]),
+     ("sock_stream", ["c3"]), ("TCP", ["c3"]), ("SOCK_DGRAM", [])],
+)
+async def test_protocol_filter_takes_the_seed_socket_type_or_the_precise_name(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi, protocol: str, ids: list[str]
+) -> None:
+    conns = (
+        connection(1, pid=10, process="ping", protocol="icmpv6"),
+        connection(2, pid=11, process="sctpd", protocol="sctp"),
+        connection(3, pid=12, process="curl"),
+    )
+    engine.tick(replace(build_snapshot(seq=2), connections=conns))
+    body = await get_json(client, openapi, f"/api/connections?protocol={protocol}")
+    assert [c["id"] for c in body["connections"]] == ids
+    assert all(c["protocol"] == "SOCK_RAW" for c in body["connections"] if c["transport"] != "tcp")
 
 
 @pytest.mark.parametrize(
@@ -89,6 +112,10 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
         ("process=FireFox", ["c2", "c3"]),
         ("protocol=udp", ["c3", "c4"]),
         ("protocol=TCP", ["c1", "c2", "c5"]),
+        ("protocol=SOCK_STREAM", ["c1", "c2", "c5"]),
+        ("protocol=sock_dgram", ["c3", "c4"]),
+        ("pid=2222&protocol=SOCK_DGRAM", ["c3"]),
+        ("protocol=SOCK_RAW", []),
         ("sort=download_speed", ["c1", "c2", "c3", "c4", "c5"]),
         ("sort=upload_speed&order=asc", ["c5", "c4", "c1", "c3", "c2"]),
         ("sort=bytes_sent&limit=2", ["c2", "c3"]),
@@ -124,7 +151,7 @@ async def test_connections_total_counts_matches_before_limit(client: TestClient,
         ("pid=1&pid=2", "pid given more than once"),
         ("process=", "process must be a non-empty"),
         ("process=" + "x" * 300, "process must be at most 256"),
-        ("protocol=tcp/udp", "protocol must be a protocol name such as tcp, udp, icmp, icmpv6"),
+        ("protocol=tcp/udp", "protocol must be a protocol name such as tcp, udp, icmpv6, SOCK_STREAM"),
         ("protocol=" + "x" * 17, "protocol must be a protocol name"),
         ("sort=remote_addr", "sort must be one of upload_speed, download_speed"),
         ("sort=", "sort must be one of"),
