@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH
+from capture.model import Snapshot
 from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
 
@@ -25,8 +26,9 @@ async def get_json(client: TestClient, openapi: OpenApi, url: str, *, doc_path: 
 
 async def test_health_reports_capture_and_uptime(client: TestClient, openapi: OpenApi) -> None:
     body = await get_json(client, openapi, "/health")
-    assert body["status"] == "ok"
+    assert body["status"] == "healthy"
     assert body["reason"] is None
+    assert body["capture"]["problems"] == []
     assert body["active_connections"] == 4  # five listed, one closed
     assert body["uptime"] == pytest.approx(100.0)
     assert body["capture"]["interfaces"] == ["eth0", "wlan0"]
@@ -45,7 +47,7 @@ async def test_health_is_503_with_the_reason_when_capture_is_down(
 ) -> None:
     engine.tick(build_snapshot(seq=2, running=False, errors=("eth0: socket closed (ENETDOWN)",)))
     body = await get_json(client, openapi, "/health", status=503)
-    assert body["status"] == "down"
+    assert body["status"] == "unhealthy"
     assert body["reason"] == "eth0: socket closed (ENETDOWN)"
     assert body["capture"]["running"] is False
 
@@ -53,7 +55,46 @@ async def test_health_is_503_with_the_reason_when_capture_is_down(
 async def test_health_is_503_when_ticks_stop(client: TestClient, engine: FakeEngine, openapi: OpenApi) -> None:
     engine.tick(build_snapshot(seq=2, now=time.time() - 60))
     body = await get_json(client, openapi, "/health", status=503)
+    assert body["status"] == "unhealthy"
     assert body["reason"].startswith("no capture tick for 60 s")
+
+
+def degraded_capture(seq: int, **changes: object) -> Snapshot:
+    snap = build_snapshot(seq=seq)
+    return replace(snap, health=replace(snap.health, **changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"coverage": 0.5}, "coverage is 50.0 % of the kernel's byte count (below 97 %): frames are being lost"),
+        ({"coverage": 0.9699}, "coverage is 97.0 % of the kernel's byte count (below 97 %)"),
+        ({"last_drop": -9.5}, "the kernel dropped frames in the last 10 s (3 since the start)"),
+        ({"errors": ("wlan0: interface is down",)}, "wlan0: interface is down"),
+    ],
+)
+async def test_health_is_degraded_while_capture_serves_but_loses_frames(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi, changes: dict, problem: str
+) -> None:
+    snap = degraded_capture(2, **changes)
+    if "last_drop" in changes:  # seconds before the tick
+        snap = replace(snap, health=replace(snap.health, last_drop=snap.timestamp + changes["last_drop"]))
+    engine.tick(snap)
+    body = await get_json(client, openapi, "/health")
+    assert body["status"] == "degraded"
+    assert body["reason"].startswith(problem)
+    assert body["capture"]["problems"][0].startswith(problem)
+    live = await get_json(client, openapi, "/api/capture")
+    assert live["problems"] == body["capture"]["problems"], "one definition for /health and the dashboard"
+
+
+async def test_drops_older_than_ten_seconds_and_full_coverage_are_healthy(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi
+) -> None:
+    snap = degraded_capture(2, coverage=0.97)
+    engine.tick(replace(snap, health=replace(snap.health, last_drop=snap.timestamp - 10.0)))
+    body = await get_json(client, openapi, "/health")
+    assert (body["status"], body["reason"], body["capture"]["problems"]) == ("healthy", None, [])
 
 
 async def test_stats_values(client: TestClient, openapi: OpenApi) -> None:

@@ -137,6 +137,7 @@ async def test_subscribe_to_every_topic(client: TestClient, engine: FakeEngine, 
     assert list(data) == topics[:-1]
     assert [i["name"] for i in data["interfaces"]] == ["eth0", "wlan0"]
     assert data["capture"]["kernel_drops"] == 3
+    assert data["capture"]["problems"] == []
     await ws.close()
 
 
