@@ -2,7 +2,8 @@
 
 Middlewares, outermost first: security headers (on every answer, errors
 included), CORS (preflights answered before auth, as browsers send them without
-credentials), errors (anything below becomes JSON), auth, CSRF, body limit.
+credentials), errors (anything below becomes JSON), auth (not with AUTH=none,
+which the configuration allows on loopback only), CSRF, body limit.
 
 Two `cleanup_ctx` generators run the moving parts, in this order at startup
 and the reverse at shutdown: the accounting (the accountant started — after
@@ -66,13 +67,14 @@ def create_app(
     (`web.counters`), tests one with a fake clock and counters: where the
     state is kept is always the caller's explicit choice.
     """
+    authentication = [auth_middleware(config, credentials)] if config.auth == "basic" else []
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
             security_headers_middleware,
             cors_middleware(config.cors_origins),
             error_middleware,
-            auth_middleware(config, credentials),
+            *authentication,
             csrf_middleware(config.cors_origins),
             body_limit_middleware(config.max_body_bytes),
         ],
