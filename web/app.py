@@ -40,6 +40,7 @@ from web.keys import (
     CREDENTIALS_KEY,
     HUB_KEY,
     OPENAPI_KEY,
+    REFUSALS_KEY,
     REGISTRY_KEY,
     SOURCE_KEY,
 )
@@ -48,6 +49,7 @@ from web.negotiated import add_program_get
 from web.openapi import load_document
 from web.origins import cors_middleware, csrf_middleware
 from web.period_metrics import PeriodCollector
+from web.refusals import Refusals
 from web.sources import SnapshotSource
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -89,6 +91,7 @@ def create_app(
     app[HUB_KEY] = hub
     app[OPENAPI_KEY] = load_document()
     app[REGISTRY_KEY] = registry
+    app[REFUSALS_KEY] = Refusals()
 
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
     env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)
