@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the test suite drives: namespaces, veth, tc and ss (iproute2),
-# traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, and the
-# browser for the dashboard tests (chromium, driven by Playwright's own driver).
-TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium
+# traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, the
+# browser for the dashboard tests (chromium, driven by Playwright's own driver),
+# and curl for the README's client examples (tests/test_readme_clients.py).
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl
 
 .PHONY: run test bench system-test-deps clean
 

@@ -105,6 +105,7 @@ class Engine:
         self._packets = 0
         self._bytes = 0
         self._drops = 0
+        self._last_drop: float | None = None
         self._started = time.time()
         self._snapshot = Snapshot(seq=0, timestamp=self._started, started=self._started, interval=config.update_interval)
 
@@ -315,7 +316,10 @@ class Engine:
         self._maintain_captures(mono, rescan)
         states = self._attribution.request_states()
         result = self._tracker.tick(deltas, dt, wall, mono, self._attribution, states)
+        drops = self._drops
         interfaces, totals, coverage = self._interfaces(dt, kernel.read())
+        if self._drops > drops:
+            self._last_drop = wall
         errors: list[str] = []
         for cap in self._captures.values():
             error = cap.error
@@ -336,6 +340,7 @@ class Engine:
             coverage=coverage,
             errors=tuple(errors),
             truncated=self._parser.truncated,
+            last_drop=self._last_drop,
         )
         self._history.append(HistoryPoint(wall, totals.upload_speed, totals.download_speed))
         snap = Snapshot(

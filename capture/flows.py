@@ -22,6 +22,7 @@ from capture.rates import RateWindow
 OUT_B, OUT_P, IN_B, IN_P, LOCAL_B, LOCAL_P, IFACE = range(7)
 
 _PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 136: "UDPLite", 132: "SCTP", 47: "GRE", 50: "ESP"}
+_SOCKET_TYPES = {6: "SOCK_STREAM", 17: "SOCK_DGRAM"}
 _CLOSED_TCP = {"TIME_WAIT", "CLOSE", "CLOSED"}
 
 
@@ -33,6 +34,15 @@ def protocol_name(proto: int) -> str:
 
 def transport_name(proto: int) -> str:
     return protocol_name(proto).lower()
+
+
+def socket_type(proto: int) -> str:
+    """A connection's `protocol` as the live monitor (seed A) reported it: its socket type.
+
+    Its clients compare against these three values, so every other protocol is
+    SOCK_RAW; the precise name is the connection's `transport`.
+    """
+    return _SOCKET_TYPES.get(proto, "SOCK_RAW")
 
 
 def format_ip(addr: bytes) -> str:
@@ -283,7 +293,7 @@ def _publish(c: _Conn, remote_name: str | None) -> Connection:
         id=f"{transport_name(proto)}-{local}-{remote}",
         local_addr=local,
         remote_addr=remote,
-        protocol=protocol_name(proto),
+        protocol=socket_type(proto),
         state=c.state,
         process_name=o.name if o else "unknown",
         pid=o.pid if o else None,

@@ -48,6 +48,10 @@ class Connection:
     process recently talking to the same remote endpoint), or "none".
     `remote_name` is the remote address's reverse-DNS name once it is known
     (looked up in the background; None until then, or when it has none).
+    `protocol` is the socket type, as the live monitor reported it
+    (SOCK_STREAM for TCP, SOCK_DGRAM for UDP, SOCK_RAW for the rest);
+    `transport` names the protocol precisely, in lower case (tcp, udp,
+    icmpv6, sctp, non-ip, ip-47…).
     """
 
     id: str
@@ -150,6 +154,17 @@ class Totals:
         return asdict(self)
 
 
+DROP_MEMORY = 10.0
+"""Seconds after the kernel last dropped frames during which capture stays degraded."""
+COVERAGE_DEGRADED = 0.97
+"""Below this share of the kernel's byte count, capture is losing frames.
+
+Not any shortfall: coverage compares a window of ticks, and while traffic ramps
+up the frames still in the capture ring at the window's end (up to 50 ms of
+them) are a share of a window that may be seconds old; at a steady rate they
+cancel out."""
+
+
 @dataclass(frozen=True, slots=True)
 class CaptureHealth:
     """How much the capture can be trusted right now.
@@ -159,6 +174,8 @@ class CaptureHealth:
     1.0 means frames were lost before or inside the capture. `truncated`
     counts frames whose transport header the snap length cut (their bytes
     still count, on a flow without ports); `malformed` ones were skipped.
+    `last_drop` is the wall time of the last tick in which the kernel dropped
+    frames (None: never since the start).
     """
 
     running: bool
@@ -172,6 +189,23 @@ class CaptureHealth:
     coverage: float | None
     errors: tuple[str, ...] = ()
     truncated: int = 0
+    last_drop: float | None = None
+
+    def problems(self, at: float) -> list[str]:
+        """Why capture is degraded at wall time `at` (its errors, recent drops, low coverage); [] when it is not.
+
+        The one definition of "degraded": /health reports it and the dashboard
+        shows it, so the two never disagree.
+        """
+        found = list(self.errors)
+        if self.last_drop is not None and at - self.last_drop < DROP_MEMORY:
+            found.append(f"the kernel dropped frames in the last {DROP_MEMORY:g} s ({self.kernel_drops} since the start)")
+        if self.coverage is not None and self.coverage < COVERAGE_DEGRADED:
+            found.append(
+                f"coverage is {self.coverage * 100:.1f} % of the kernel's byte count "
+                f"(below {COVERAGE_DEGRADED * 100:g} %): frames are being lost"
+            )
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -125,7 +125,7 @@ def test_tcp_bulk_transfer_lands_on_the_client_process(link: Link, engine_a: Eng
     conns = [c for c in snap.connections if c.pid == client.pid]
     assert len(conns) == 1
     assert conns[0].family == family
-    assert conns[0].protocol == "TCP"
+    assert (conns[0].protocol, conns[0].transport) == ("SOCK_STREAM", "tcp")
     assert conns[0].local_addr.endswith(f":{report['ports'][0]}")
     assert snap.health.kernel_drops == 0
     iface = snap.interfaces[0]
@@ -163,7 +163,7 @@ def test_udp_exchange_counts_every_datagram(link: Link, engine_a: Engine, peers)
     assert (proc.bytes_sent, proc.bytes_received) == (count * frame, count * frame)
     conn = next(c for c in snap.connections if c.pid == client.pid)
     assert (conn.packets_sent, conn.packets_received) == (count, count)
-    assert conn.protocol == "UDP"
+    assert (conn.protocol, conn.transport) == ("SOCK_DGRAM", "udp")
     assert conn.remote_addr == f"{link.b.ipv4}:5003"
 
 

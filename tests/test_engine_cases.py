@@ -118,7 +118,7 @@ def test_dual_stack_tcp_server_owns_its_ipv4_clients(link: Link, peers, running)
     conns = owned(snap, server.pid)
     assert {c.local_addr for c in conns} == {f"{link.b.ipv4}:5302"}
     assert sorted(int(c.remote_addr.rsplit(":", 1)[1]) for c in conns) == sorted(report["ports"])
-    assert [(c.family, c.protocol, c.attribution) for c in conns] == [("ipv4", "TCP", "socket")] * n
+    assert [(c.family, c.protocol, c.attribution) for c in conns] == [("ipv4", "SOCK_STREAM", "socket")] * n
 
 
 # -- processes that exit ----------------------------------------------------

@@ -47,7 +47,8 @@ def test_attributed_flow_publishes_seed_fields_and_speeds():
     attr.owners[KEY] = Resolution(OWNER, "ESTABLISHED")
     r = t.tick({KEY: entry(out_b=1000, out_p=2, in_b=50_000, in_p=40)}, 1.0, 100.0, 10.0, attr, {})
     (c,) = r.connections
-    assert (c.pid, c.process_name, c.state, c.protocol) == (4242, "curl", "ESTABLISHED", "TCP")
+    assert (c.pid, c.process_name, c.state, c.protocol, c.transport) == (
+        4242, "curl", "ESTABLISHED", "SOCK_STREAM", "tcp")
     assert (c.local_addr, c.remote_addr) == ("198.18.0.1:40000", "198.18.0.2:443")
     assert (c.bytes_sent, c.bytes_received, c.packets_sent, c.packets_received) == (1000, 50_000, 2, 40)
     assert (c.upload_speed, c.download_speed) == (1000.0, 50_000.0)
@@ -55,6 +56,19 @@ def test_attributed_flow_publishes_seed_fields_and_speeds():
     assert (p.pid, p.connections, p.bytes_received) == (4242, 1, 50_000)
     assert r.usage[0].process == "curl" and r.usage[0].bytes_received == 50_000
     assert (r.bytes_attributed, r.bytes_unknown) == (51_000, 0)
+
+
+@pytest.mark.parametrize(
+    ("proto", "protocol", "transport"),
+    [(6, "SOCK_STREAM", "tcp"), (17, "SOCK_DGRAM", "udp"), (58, "SOCK_RAW", "icmpv6"), (1, "SOCK_RAW", "icmp"),
+     (132, "SOCK_RAW", "sctp"), (136, "SOCK_RAW", "udplite"), (47, "SOCK_RAW", "gre"), (99, "SOCK_RAW", "ip-99")],
+)
+def test_protocol_is_the_seed_socket_type_and_transport_the_precise_name(proto: int, protocol: str, transport: str):
+    t, attr = make()
+    r = t.tick({(proto, A, 0, B, 0): entry(out_b=100, out_p=1)}, 1.0, 100.0, 10.0, attr, {})
+    (c,) = r.connections
+    assert (c.protocol, c.transport) == (protocol, transport)
+    assert c.id.startswith(transport + "-")
 
 
 def test_remote_name_comes_from_the_names_cache_for_the_remote_address():

@@ -18,10 +18,11 @@ import asyncio
 from aiohttp import hdrs, web
 
 from state import AccountingConfig, ValidationError
-from web import accounting
+from web import accounting, adjust_form
 from web.adjustments import parse_adjustment
 from web.bodies import is_form, read_json, read_object
 from web.keys import ACCOUNTANT_KEY, CONFIG_KEY
+from web.pages import wants_html
 from web.queries import bounded_int, known_params
 
 routes = web.RouteTableDef()
@@ -62,8 +63,17 @@ async def months(request: web.Request) -> web.Response:
 
 @routes.post("/adjust", name="adjust")
 async def adjust(request: web.Request) -> web.Response:
-    """Set or add to the period's counted total by hand; answers the audit entry and the period."""
+    """Set or add to the period's counted total by hand; answers the audit entry and the period.
+
+    A browser's form post (a form that prefers HTML) is sent back to /config instead (`web.adjust_form`).
+    """
     known_params(request.query, ())
+    if is_form(request) and wants_html(request.headers.get(hdrs.ACCEPT, "")):
+        return await adjust_form.answer(request, _adjust)
+    return web.json_response(await _adjust(request))
+
+
+async def _adjust(request: web.Request) -> dict[str, object]:
     fields = await read_object(request, form=True)
     wanted = parse_adjustment(fields, form=is_form(request))
     accountant = request.app[ACCOUNTANT_KEY]
@@ -73,7 +83,7 @@ async def adjust(request: web.Request) -> web.Response:
         if exc.field == "bytes" and wanted.unit != "bytes":
             raise ValidationError(wanted.unit, f"{exc.message} (in bytes)") from None
         raise
-    return web.json_response({"adjustment": entry, "period": accounting.period(accountant)})
+    return {"adjustment": entry, "period": accounting.period(accountant)}
 
 
 async def config(request: web.Request) -> web.Response:

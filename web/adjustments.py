@@ -3,7 +3,9 @@
 The amount comes in bytes (`bytes`, an integer) or in decimal GB (`gb`, as
 providers bill: 10^9 bytes), exactly one of them. A form sends strings, so
 there `bytes` is written as a whole number and `gb` as a decimal number; JSON
-must carry real numbers. Everything else the accountant checks itself (mode,
+must carry real numbers. The /config page's form, which has one amount
+field and a unit to choose, may send `amount` with `unit` (gb or bytes)
+instead. Everything else the accountant checks itself (mode,
 ranges, the note's length, a total that would go below zero). Any problem is a
 `ValidationError` naming the field the client sent, and changes nothing.
 """
@@ -20,6 +22,8 @@ from state import DECIMAL_GB, ValidationError
 
 FIELDS = ("mode", "bytes", "gb", "note")
 AMOUNT_FIELDS = ("bytes", "gb")
+PAGE_FIELDS = ("amount", "unit")
+"""How the /config page's form names the amount: one field, and its unit beside it."""
 _WHOLE = re.compile(r"[+-]?\d{1,30}")
 _DECIMAL = re.compile(r"[+-]?\d{1,30}(\.\d{1,30})?")
 _MAX_GB_DECIMALS = 9
@@ -38,6 +42,8 @@ class Adjustment:
 
 def parse_adjustment(fields: Mapping[str, Any], *, form: bool) -> Adjustment:
     """The adjustment `fields` ask for; ValidationError naming the first bad field."""
+    if form and "amount" in fields:
+        fields = _from_page(fields)
     for name in fields:
         if name not in FIELDS:
             raise ValidationError(str(name), f"is not a known field ({', '.join(FIELDS)})")
@@ -50,6 +56,17 @@ def parse_adjustment(fields: Mapping[str, Any], *, form: bool) -> Adjustment:
     raw = fields[unit]
     amount = _bytes(raw, form=form) if unit == "bytes" else _gigabytes(raw, form=form)
     return Adjustment(fields["mode"], amount, fields.get("note", ""), unit)
+
+
+def _from_page(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The page form's `amount` and `unit` as the `bytes` or `gb` field they stand for."""
+    unit = fields.get("unit", "gb")
+    if unit not in AMOUNT_FIELDS:
+        raise ValidationError("unit", f"must be one of {', '.join(AMOUNT_FIELDS)}")
+    if any(name in fields for name in AMOUNT_FIELDS):
+        raise ValidationError("amount", "give the amount once: amount with its unit, or bytes or gb")
+    rest = {name: value for name, value in fields.items() if name not in PAGE_FIELDS}
+    return {**rest, unit: fields["amount"]}
 
 
 def _bytes(raw: Any, *, form: bool) -> int:

@@ -2,7 +2,8 @@
 
 Middlewares, outermost first: security headers (on every answer, errors
 included), CORS (preflights answered before auth, as browsers send them without
-credentials), errors (anything below becomes JSON), auth, CSRF, body limit.
+credentials), errors (anything below becomes JSON), auth (not with AUTH=none,
+which the configuration allows on loopback only), CSRF, body limit.
 
 Two `cleanup_ctx` generators run the moving parts, in this order at startup
 and the reverse at shutdown: the accounting (the accountant started — after
@@ -39,6 +40,7 @@ from web.keys import (
     CREDENTIALS_KEY,
     HUB_KEY,
     OPENAPI_KEY,
+    REFUSALS_KEY,
     REGISTRY_KEY,
     SOURCE_KEY,
 )
@@ -47,6 +49,7 @@ from web.negotiated import add_program_get
 from web.openapi import load_document
 from web.origins import cors_middleware, csrf_middleware
 from web.period_metrics import PeriodCollector
+from web.refusals import Refusals
 from web.sources import SnapshotSource
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -66,13 +69,14 @@ def create_app(
     (`web.counters`), tests one with a fake clock and counters: where the
     state is kept is always the caller's explicit choice.
     """
+    authentication = [auth_middleware(config, credentials)] if config.auth == "basic" else []
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
             security_headers_middleware,
             cors_middleware(config.cors_origins),
             error_middleware,
-            auth_middleware(config, credentials),
+            *authentication,
             csrf_middleware(config.cors_origins),
             body_limit_middleware(config.max_body_bytes),
         ],
@@ -87,6 +91,7 @@ def create_app(
     app[HUB_KEY] = hub
     app[OPENAPI_KEY] = load_document()
     app[REGISTRY_KEY] = registry
+    app[REFUSALS_KEY] = Refusals()
 
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
     env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)

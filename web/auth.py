@@ -1,18 +1,29 @@
-"""HTTP basic auth on every route but /health (and /metrics when METRICS_PUBLIC).
+"""Authentication on every route but /health (and /metrics when METRICS_PUBLIC): basic auth or an API token.
 
-The header is parsed here rather than by a library so that a malformed one is
-simply "not authenticated", and both fields are compared with
-`hmac.compare_digest` — each of them, always — so timing says nothing about
-which part was wrong. The WebSocket handshake is an ordinary GET and is covered
-the same way. Wrong guesses are rate-limited per client address
-(`web.throttle`).
+People log in with basic auth; programs send an API token as
+`Authorization: Bearer <token>`. A browser page cannot put an Authorization
+header on a WebSocket, so the handshake may carry the token as a subprotocol
+instead: the page offers `["trafficmon", "bearer.<token>"]` and the server
+selects "trafficmon" (`web.ws`), the only way such a page can send it without
+putting it in a URL, where logs and histories keep it. The token is never
+logged: `web.ws` refuses, before aiohttp could log the offer, a handshake that
+carries one without offering "trafficmon".
+
+Headers are parsed here rather than by a library so that a malformed one is
+simply "not authenticated". Secrets are compared with `hmac.compare_digest` —
+both basic-auth fields, always, and every token (as SHA-256 digests, so
+neither their lengths nor which one matched shows in the timing). Wrong
+passwords and wrong tokens are rate-limited alike per client address
+(`web.throttle`); absent or malformed credentials are not counted.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+from collections.abc import Iterable
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
@@ -24,6 +35,10 @@ from web.throttle import LoginThrottle
 
 REALM = "trafficmon"
 CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+SUBPROTOCOL = "trafficmon"
+"""The WebSocket subprotocol the server selects for clients that offer it."""
+TOKEN_PROTOCOL_PREFIX = "bearer."
+"""An offered subprotocol `bearer.<token>` carries an API token (browsers' cross-origin WebSockets)."""
 
 
 def parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
@@ -43,12 +58,73 @@ def parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
     return user, password
 
 
+def parse_bearer(header: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>`, or None if absent/malformed."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+def offered_subprotocols(request: web.Request) -> list[str]:
+    """The subprotocols a WebSocket handshake offers, in its order."""
+    header = request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "")
+    return [item.strip() for item in header.split(",") if item.strip()]
+
+
+def subprotocol_token(offered: Iterable[str]) -> str | None:
+    """The API token offered as `bearer.<token>`, or None."""
+    for item in offered:
+        if item.startswith(TOKEN_PROTOCOL_PREFIX):
+            return item[len(TOKEN_PROTOCOL_PREFIX):]
+    return None
+
+
 def credentials_match(given: tuple[bytes, bytes] | None, expected: Credentials) -> bool:
     if given is None:
         return False
     user_ok = hmac.compare_digest(given[0], expected.user.encode())
     password_ok = hmac.compare_digest(given[1], expected.password.encode())
     return user_ok & password_ok
+
+
+def token_matches(given: str, tokens: Iterable[str]) -> bool:
+    """Whether `given` is one of `tokens`, every one compared whatever the outcome."""
+    digest = hashlib.sha256(given.encode()).digest()
+    found = False
+    for token in tokens:
+        found |= hmac.compare_digest(digest, hashlib.sha256(token.encode()).digest())
+    return found
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+def check(request: web.Request, credentials: Credentials) -> tuple[bool | None, str]:
+    """(True: let in; False: wrong credentials, to be counted; None: none or malformed), and the refusal."""
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if header is not None:
+        scheme = header.strip().partition(" ")[0].lower()
+        if scheme == "basic":
+            given = parse_basic(header)
+            if given is None:
+                return None, "authentication required"
+            return credentials_match(given, credentials), "wrong user or password"
+        if scheme == "bearer":
+            token = parse_bearer(header)
+            if token is None:
+                return None, "authentication required"
+            return token_matches(token, credentials.tokens), "wrong token"
+        return None, "authentication required"
+    if _is_websocket(request):
+        token = subprotocol_token(offered_subprotocols(request))
+        if token:
+            return token_matches(token, credentials.tokens), "wrong token"
+    return None, "authentication required"
 
 
 def public_paths(config: ServiceConfig) -> frozenset[str]:
@@ -69,12 +145,11 @@ def auth_middleware(config: ServiceConfig, credentials: Credentials) -> Middlewa
             return json_error(
                 429, f"too many failed logins from {address}; try again in {wait} s", {"Retry-After": str(wait)}
             )
-        given = parse_basic(request.headers.get(hdrs.AUTHORIZATION))
-        if not credentials_match(given, credentials):
-            if given is not None:
+        allowed, refusal = check(request, credentials)
+        if not allowed:
+            if allowed is False:
                 throttle.failed(address)
-            message = "authentication required" if given is None else "wrong user or password"
-            return json_error(401, message, CHALLENGE)
+            return json_error(401, refusal, CHALLENGE)
         throttle.succeeded(address)
         return await handler(request)
 

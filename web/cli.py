@@ -114,7 +114,9 @@ def _serve_locked(config: ServiceConfig, engine: SnapshotSource) -> int:
     """The service proper, run while this process holds DATA_DIR."""
     accounting = config.accounting
     try:
-        credentials = resolve_credentials(config.monitor_user, config.monitor_pass, accounting.data_dir)
+        credentials = resolve_credentials(
+            config.monitor_user, config.monitor_pass, accounting.data_dir, config.api_tokens
+        )
     except CredentialsError as exc:
         return _fail(str(exc), EXIT_USAGE)
     try:
@@ -170,6 +172,16 @@ def _announce(
         )
     else:
         print(f"user {credentials.user!r}, password from {credentials.source}", flush=True)
+    if credentials.tokens_generated:
+        print(
+            f"generated API token (Authorization: Bearer): {credentials.tokens[0]}\n"
+            f"  (stored in {credentials.tokens_source}; it will not be shown again)",
+            flush=True,
+        )
+    else:
+        print(f"API tokens from {credentials.tokens_source}", flush=True)
+    if config.auth == "none":
+        log.warning("AUTH=none: no credentials are asked; anyone on this machine can read and change the state")
     captured = engine.snapshot().health.interfaces or config.engine.interfaces
     where = ", ".join(captured) if captured else "every up, non-loopback interface"
     netns = f" in network namespace {config.engine.netns}" if config.engine.netns else ""

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from capture.config import EngineConfig
 from state import AccountingConfig, ValidationError
+from web.credentials import token_problem
 
 Section = Literal["service", "engine"]
 
@@ -53,14 +54,17 @@ class ServiceConfig:
     `engine` is handed to the capture engine and `accounting` to the
     accountant as they are; the other fields are the web service's own.
     `monitor_pass` None means "generate one and store it in
-    `accounting.data_dir`" (see `web.credentials`).
+    `accounting.data_dir`" (see `web.credentials`), and so do no
+    `api_tokens`. `auth` "none" asks no credentials at all (loopback only).
     """
 
     host: str = "127.0.0.1"
     port: int = 8080
     cors_origins: tuple[str, ...] = ()
+    auth: str = "basic"
     monitor_user: str = "admin"
     monitor_pass: str | None = field(default=None, repr=False)
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
     metrics_public: bool = False
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024
@@ -162,6 +166,36 @@ def password(raw: str) -> str | None:
     return raw
 
 
+AUTH_MODES = ("basic", "none")
+
+
+def auth_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in AUTH_MODES:
+        raise ValueError("expected basic (basic auth and API tokens) or none (no credentials; loopback only)")
+    return value
+
+
+def tokens(raw: str) -> tuple[str, ...]:
+    """Comma-separated API tokens; empty means unset (one is generated). Never echoed: they are secrets."""
+    given = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for number, token in enumerate(given, 1):
+        problem = token_problem(token)
+        if problem:
+            raise ValueError(f"token {number} of {len(given)} {problem}")
+    return given
+
+
+def is_loopback(name: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach."""
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -241,6 +275,8 @@ class Setting:
     name: str
     parse: Callable[[str], Any]
     help: str
+    secret: bool = False
+    """A bad value is reported without being echoed."""
 
     @property
     def flag(self) -> str:
@@ -262,10 +298,17 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds of live bandwidth history kept (one point per tick)"),
     Setting("CORS_ORIGINS", "service", "cors_origins", origins,
             "comma-separated origins allowed to call the API from a browser"),
+    Setting("AUTH", "service", "auth", auth_mode,
+            "basic: every page, API call and the WebSocket need basic auth or an API token; none: no "
+            "credentials at all, accepted only when HOST is a loopback address"),
     Setting("MONITOR_USER", "service", "monitor_user", user_name, "basic auth user"),
     Setting("MONITOR_PASS", "service", "monitor_pass", password,
             "basic auth password (unset: generated once and stored in DATA_DIR); prefer the "
-            "environment, as command lines are visible to other users"),
+            "environment, as command lines are visible to other users", secret=True),
+    Setting("API_TOKENS", "service", "api_tokens", tokens,
+            "comma-separated API tokens for programs (Authorization: Bearer), each at least 16 "
+            "HTTP token characters, e.g. letters, digits and -._~ (unset: one generated once and stored in DATA_DIR); prefer "
+            "the environment", secret=True),
     Setting("METRICS_PUBLIC", "service", "metrics_public", boolean,
             "serve /metrics without authentication"),
     Setting("AUTH_MAX_FAILURES", "service", "auth_max_failures", integer(1, 1_000_000),
@@ -423,7 +466,8 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServiceConfi
         try:
             values[setting.section][setting.name] = setting.parse(raw)
         except ValueError as exc:
-            problems.append(f"{origin}={raw!r}: {exc}")
+            shown = f"{origin} (not shown)" if setting.secret else f"{origin}={raw!r}"
+            problems.append(f"{shown}: {exc}")
     engine = replace(SERVICE_ENGINE, **values["engine"])
     accounting = _accounting(args, environ, engine.interfaces, problems)
     config = ServiceConfig(**values["service"], engine=engine, accounting=accounting)
@@ -476,6 +520,11 @@ def _accounting(
 def _cross_check(config: ServiceConfig) -> list[str]:
     """Rules between settings, which no single parser can see."""
     problems = []
+    if config.auth == "none" and not is_loopback(config.host):
+        problems.append(
+            f"AUTH=none is accepted only when HOST is a loopback address (127.0.0.1, ::1 or "
+            f"localhost), not {config.host}: anyone who reaches it could read and change the state"
+        )
     if config.ws_send_timeout < config.engine.update_interval:
         problems.append(
             f"WS_SEND_TIMEOUT ({config.ws_send_timeout:g}) must be at least "

@@ -11,6 +11,7 @@ from state import Accountant
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.hub import Hub
+from web.refusals import Refusals
 from web.sources import SnapshotSource
 
 CONFIG_KEY = web.AppKey("config", ServiceConfig)
@@ -20,3 +21,4 @@ ACCOUNTANT_KEY = web.AppKey("accountant", Accountant)
 HUB_KEY = web.AppKey("hub", Hub)
 OPENAPI_KEY = web.AppKey[dict[str, Any]]("openapi")
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
+REFUSALS_KEY = web.AppKey("adjust_form_refusals", Refusals)

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
+from web.adjust_form import page_result
 from web.keys import CONFIG_KEY, OPENAPI_KEY
 from web.openapi import describe
 from web.queries import MAX_PID
@@ -94,7 +95,9 @@ async def months_page(request: web.Request) -> web.Response:
 
 @routes.get("/config", name="config_page")
 async def config_page(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("config.html", request, page_context(request, "config"))
+    """The settings page; after a form post without JavaScript, with its result (`web.adjust_form`)."""
+    context = {**page_context(request, "config"), "adjust": page_result(request)}
+    return aiohttp_jinja2.render_template("config.html", request, context)
 
 
 @routes.get("/docs", name="docs")

@@ -119,8 +119,13 @@ def interfaces(snap: Snapshot) -> dict[str, Any]:
     return {"interfaces": listed, "count": len(listed)}
 
 
+def capture_health(snap: Snapshot) -> dict[str, Any]:
+    """The capture health with its `problems` as of the snapshot's tick (`CaptureHealth.problems`)."""
+    return {**snap.health.to_dict(), "problems": snap.health.problems(snap.timestamp)}
+
+
 def capture(snap: Snapshot) -> dict[str, Any]:
-    return {**snap.health.to_dict(), "timestamp": snap.timestamp, "seq": snap.seq}
+    return {**capture_health(snap), "timestamp": snap.timestamp, "seq": snap.seq}
 
 
 def capture_problem(snap: Snapshot, now: float) -> str | None:
@@ -136,18 +141,31 @@ def capture_problem(snap: Snapshot, now: float) -> str | None:
 
 
 def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Status code and body of /health: 503 with the reason while capture is down.
+    """Status code and body of /health, with the status values seed A documented.
 
-    `accounting` (built by `web.accounting.health`) reports its own problem
-    without changing the status: the period totals keep coming from the kernel.
+    "unhealthy" (503) while capture is down or not ticking. "degraded" (200)
+    while it serves but a monitor should hear of something: capture's
+    `problems`, or the accounting's `problem` (built by `web.accounting.health`:
+    state kept in memory only, a failed flush or counter read), which never
+    makes the service unhealthy, as the period totals keep coming from the
+    kernel counters. "healthy" otherwise. `reason` says why it is not healthy.
     """
-    problem = capture_problem(snap, now)
+    measured = capture_health(snap)
+    down = capture_problem(snap, now)
+    if down is not None:
+        status, code, reason = "unhealthy", 503, down
+    else:
+        problems = list(measured["problems"])
+        if accounting["problem"] is not None:
+            problems.append(accounting["problem"])
+        status, code = ("degraded", 200) if problems else ("healthy", 200)
+        reason = "; ".join(problems) or None
     body = {
-        "status": "ok" if problem is None else "down",
+        "status": status,
         "active_connections": active_connections(snap),
         "uptime": snap.uptime,
-        "capture": snap.health.to_dict(),
-        "reason": problem,
+        "capture": measured,
+        "reason": reason,
         "accounting": accounting,
     }
-    return (200 if problem is None else 503), body
+    return code, body

@@ -19,10 +19,11 @@ from multidict import MultiMapping
 from capture.model import Connection, ProcessStats
 from web.errors import ApiError
 
-PROTOCOL_EXAMPLES = ("tcp", "udp", "icmp", "icmpv6")
-# Capture names protocols itself (TCP, UDP, ICMPv6, SCTP, non-IP, IP-N…); any such
+PROTOCOL_EXAMPLES = ("tcp", "udp", "icmpv6", "SOCK_STREAM")
+# A connection matches by its seed `protocol` (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW)
+# or by its precise `transport` (tcp, udp, icmpv6, sctp, non-ip, ip-N…): any such
 # token is accepted and compared case-insensitively.
-_PROTOCOL = re.compile(r"[A-Za-z0-9-]{1,16}")
+_PROTOCOL = re.compile(r"[A-Za-z0-9_-]{1,16}")
 CONNECTION_SORT_FIELDS = (
     "upload_speed",
     "download_speed",
@@ -78,7 +79,11 @@ def _protocol(raw: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """A filter on pid, process name (case-insensitive, exact) and protocol; None matches all."""
+    """A filter on pid, process name (case-insensitive, exact) and protocol; None matches all.
+
+    `protocol` is either kind of name a connection carries: the seed's socket
+    type (`sock_dgram` matches every UDP connection) or the precise transport.
+    """
 
     pid: int | None = None
     process: str | None = None
@@ -107,7 +112,7 @@ class Selection:
             return False
         if self.process is not None and conn.process_name.lower() != self.process.lower():
             return False
-        return self.protocol is None or self.protocol == conn.protocol.lower()
+        return self.protocol is None or self.protocol in (conn.protocol.lower(), conn.transport)
 
     def matches_process(self, proc: ProcessStats) -> bool:
         """Processes have no protocol; only pid and name apply."""

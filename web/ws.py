@@ -8,6 +8,12 @@ Client -> server messages (JSON text):
 Anything else gets `{"type": "error", "error": "..."}` and changes nothing.
 Messages over `WS_MAX_MSG_SIZE` close the socket with 1009 (aiohttp does that).
 
+Subprotocol: a client that offers "trafficmon" gets it selected; a browser page
+on another origin offers it beside `bearer.<token>`, its API token (`web.auth`),
+and would fail the handshake if the server selected none. A handshake that
+carries a token without offering "trafficmon" is refused with 400 before
+aiohttp looks at it, as aiohttp logs an offer it cannot match, token and all.
+
 Compression (permessage-deflate, RFC 7692) is used with every client that
 offers it, unless `WS_COMPRESS` is off. A tick is still serialised once and
 the same bytes handed to every client; only the deflate runs per client (its
@@ -27,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from web.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
 from web.errors import ApiError
 from web.hub import Hub
 from web.keys import CONFIG_KEY, HUB_KEY
@@ -49,7 +56,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=config.ws_max_msg_size,
         compress=config.ws_compress,
         writer_limit=WRITER_LIMIT,
+        protocols=(SUBPROTOCOL,),
     )
+    offered = offered_subprotocols(request)
+    if subprotocol_token(offered) is not None and SUBPROTOCOL not in offered:
+        raise ApiError(400, f'offer the "{SUBPROTOCOL}" subprotocol beside the token, e.g. '
+                            f'new WebSocket(url, ["{SUBPROTOCOL}", "bearer." + token])')
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "this endpoint only speaks WebSocket (send an Upgrade request)")
     if hub.full:

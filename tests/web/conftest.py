@@ -27,7 +27,9 @@ from web.credentials import Credentials
 
 USER = "admin"
 PASSWORD = "s3cret-pässword"
-CREDENTIALS = Credentials(USER, PASSWORD, "test")
+TOKEN = "tok_0123456789-abcdef.XYZ"
+OTHER_TOKEN = "second~token~for~another~program"
+CREDENTIALS = Credentials(USER, PASSWORD, "test", tokens=(TOKEN, OTHER_TOKEN), tokens_source="test")
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 
@@ -39,6 +41,10 @@ def basic(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
 
 
 AUTH = basic()
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

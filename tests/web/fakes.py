@@ -25,6 +25,10 @@ from capture.model import (
 )
 
 
+SOCKET_TYPES = {"tcp": "SOCK_STREAM", "udp": "SOCK_DGRAM"}
+"""A connection's seed `protocol` by its transport, as `capture.flows.socket_type` gives it."""
+
+
 class FakeEngine:
     """Serves whatever snapshot it was last given; `tick` publishes one like a real tick."""
 
@@ -110,7 +114,7 @@ def connection(
         id=f"c{n}",
         local_addr=f"192.0.2.1:{40000 + n}",
         remote_addr=f"198.51.100.{n % 250 + 1}:443",
-        protocol=protocol.upper(),
+        protocol=SOCKET_TYPES.get(protocol, "SOCK_RAW"),
         state="ESTABLISHED" if protocol == "tcp" and not closed else "",
         process_name=process,
         pid=pid,

@@ -47,3 +47,8 @@ class OpenApi:
             response = self.document["components"]["responses"][name]
         assert content_type in response["content"], f"{content_type} not documented for {method} {path} {status}"
         self._validator(*tokens, "content", content_type, "schema").validate(body)
+
+    def check_header(self, path: str, method: str, status: int, name: str, value: str) -> None:
+        """Raise unless the document lists header `name` for this response and `value` fits its schema."""
+        tokens = ("paths", path, method.lower(), "responses", str(status), "headers", name, "schema")
+        self._validator(*tokens).validate(value)

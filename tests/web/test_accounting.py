@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
 from capture.model import Usage
-from state import Accountant
+from state import Accountant, CounterReading
 from tests.state.fakes import FakeClock, FakeCounters, at
-from tests.web.conftest import AUTH, MakeAccountant, MakeClient
+from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from web import accounting_api
@@ -421,9 +421,23 @@ async def test_health_says_so_when_the_state_lives_in_memory_only(
     blocked.write_text("a file where DATA_DIR should be")
     client = await make_client(accountant=make_accountant(data_dir=blocked))
     body = await call(client, openapi, "GET", "/health")
-    assert body["status"] == "ok"  # the totals still come from the kernel counters
+    assert body["status"] == "degraded"  # serving: the totals still come from the kernel counters
     assert body["accounting"]["persistent"] is False
     assert "memory only" in body["accounting"]["problem"]
+    assert body["reason"] == body["accounting"]["problem"]
+
+
+async def test_health_is_degraded_while_the_counters_cannot_be_read(
+    make_client: MakeClient, clock: FakeClock, openapi: OpenApi, tmp_path: Path
+) -> None:
+    def broken() -> CounterReading:
+        raise OSError("/proc/net/dev: Permission denied")
+
+    accountant = Accountant(accounting_config(tmp_path / "data"), clock=clock, counters=broken)
+    client = await make_client(accountant=accountant)
+    body = await call(client, openapi, "GET", "/health")
+    assert body["status"] == "degraded"
+    assert body["reason"] == "reading the interface counters failed: /proc/net/dev: Permission denied"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH
-from tests.web.fakes import FakeEngine, build_snapshot
+from capture.model import Snapshot
+from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
 
 
@@ -24,8 +26,9 @@ async def get_json(client: TestClient, openapi: OpenApi, url: str, *, doc_path: 
 
 async def test_health_reports_capture_and_uptime(client: TestClient, openapi: OpenApi) -> None:
     body = await get_json(client, openapi, "/health")
-    assert body["status"] == "ok"
+    assert body["status"] == "healthy"
     assert body["reason"] is None
+    assert body["capture"]["problems"] == []
     assert body["active_connections"] == 4  # five listed, one closed
     assert body["uptime"] == pytest.approx(100.0)
     assert body["capture"]["interfaces"] == ["eth0", "wlan0"]
@@ -44,7 +47,7 @@ async def test_health_is_503_with_the_reason_when_capture_is_down(
 ) -> None:
     engine.tick(build_snapshot(seq=2, running=False, errors=("eth0: socket closed (ENETDOWN)",)))
     body = await get_json(client, openapi, "/health", status=503)
-    assert body["status"] == "down"
+    assert body["status"] == "unhealthy"
     assert body["reason"] == "eth0: socket closed (ENETDOWN)"
     assert body["capture"]["running"] is False
 
@@ -52,7 +55,46 @@ async def test_health_is_503_with_the_reason_when_capture_is_down(
 async def test_health_is_503_when_ticks_stop(client: TestClient, engine: FakeEngine, openapi: OpenApi) -> None:
     engine.tick(build_snapshot(seq=2, now=time.time() - 60))
     body = await get_json(client, openapi, "/health", status=503)
+    assert body["status"] == "unhealthy"
     assert body["reason"].startswith("no capture tick for 60 s")
+
+
+def degraded_capture(seq: int, **changes: object) -> Snapshot:
+    snap = build_snapshot(seq=seq)
+    return replace(snap, health=replace(snap.health, **changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"coverage": 0.5}, "coverage is 50.0 % of the kernel's byte count (below 97 %): frames are being lost"),
+        ({"coverage": 0.9699}, "coverage is 97.0 % of the kernel's byte count (below 97 %)"),
+        ({"last_drop": -9.5}, "the kernel dropped frames in the last 10 s (3 since the start)"),
+        ({"errors": ("wlan0: interface is down",)}, "wlan0: interface is down"),
+    ],
+)
+async def test_health_is_degraded_while_capture_serves_but_loses_frames(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi, changes: dict, problem: str
+) -> None:
+    snap = degraded_capture(2, **changes)
+    if "last_drop" in changes:  # seconds before the tick
+        snap = replace(snap, health=replace(snap.health, last_drop=snap.timestamp + changes["last_drop"]))
+    engine.tick(snap)
+    body = await get_json(client, openapi, "/health")
+    assert body["status"] == "degraded"
+    assert body["reason"].startswith(problem)
+    assert body["capture"]["problems"][0].startswith(problem)
+    live = await get_json(client, openapi, "/api/capture")
+    assert live["problems"] == body["capture"]["problems"], "one definition for /health and the dashboard"
+
+
+async def test_drops_older_than_ten_seconds_and_full_coverage_are_healthy(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi
+) -> None:
+    snap = degraded_capture(2, coverage=0.97)
+    engine.tick(replace(snap, health=replace(snap.health, last_drop=snap.timestamp - 10.0)))
+    body = await get_json(client, openapi, "/health")
+    assert (body["status"], body["reason"], body["capture"]["problems"]) == ("healthy", None, [])
 
 
 async def test_stats_values(client: TestClient, openapi: OpenApi) -> None:
@@ -79,6 +121,28 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
     assert curl["remote_addr"] == "198.51.100.2:443"
     assert curl["bytes_received"] == 1_500_000
     assert [c["remote_name"] for c in body["connections"]] == ["cdn.example.net", None, None, None, None]
+    assert [(c["protocol"], c["transport"]) for c in body["connections"][1:4]] == [
+        ("SOCK_STREAM", "tcp"), ("SOCK_DGRAM", "udp"), ("SOCK_DGRAM", "udp")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "ids"),
+    [("SOCK_RAW", ["c1", "c2"]), ("icmpv6", ["c1"]), ("ICMPv6", ["c1"]), ("sctp", ["c2"]),
+     ("sock_stream", ["c3"]), ("TCP", ["c3"]), ("SOCK_DGRAM", [])],
+)
+async def test_protocol_filter_takes_the_seed_socket_type_or_the_precise_name(
+    client: TestClient, engine: FakeEngine, openapi: OpenApi, protocol: str, ids: list[str]
+) -> None:
+    conns = (
+        connection(1, pid=10, process="ping", protocol="icmpv6"),
+        connection(2, pid=11, process="sctpd", protocol="sctp"),
+        connection(3, pid=12, process="curl"),
+    )
+    engine.tick(replace(build_snapshot(seq=2), connections=conns))
+    body = await get_json(client, openapi, f"/api/connections?protocol={protocol}")
+    assert [c["id"] for c in body["connections"]] == ids
+    assert all(c["protocol"] == "SOCK_RAW" for c in body["connections"] if c["transport"] != "tcp")
 
 
 @pytest.mark.parametrize(
@@ -89,6 +153,10 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
         ("process=FireFox", ["c2", "c3"]),
         ("protocol=udp", ["c3", "c4"]),
         ("protocol=TCP", ["c1", "c2", "c5"]),
+        ("protocol=SOCK_STREAM", ["c1", "c2", "c5"]),
+        ("protocol=sock_dgram", ["c3", "c4"]),
+        ("pid=2222&protocol=SOCK_DGRAM", ["c3"]),
+        ("protocol=SOCK_RAW", []),
         ("sort=download_speed", ["c1", "c2", "c3", "c4", "c5"]),
         ("sort=upload_speed&order=asc", ["c5", "c4", "c1", "c3", "c2"]),
         ("sort=bytes_sent&limit=2", ["c2", "c3"]),
@@ -124,7 +192,7 @@ async def test_connections_total_counts_matches_before_limit(client: TestClient,
         ("pid=1&pid=2", "pid given more than once"),
         ("process=", "process must be a non-empty"),
         ("process=" + "x" * 300, "process must be at most 256"),
-        ("protocol=tcp/udp", "protocol must be a protocol name such as tcp, udp, icmp, icmpv6"),
+        ("protocol=tcp/udp", "protocol must be a protocol name such as tcp, udp, icmpv6, SOCK_STREAM"),
         ("protocol=" + "x" * 17, "protocol must be a protocol name"),
         ("sort=remote_addr", "sort must be one of upload_speed, download_speed"),
         ("sort=", "sort must be one of"),

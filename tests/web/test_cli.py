@@ -19,7 +19,7 @@ from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
 from web.cli import main
 from web.config import ACCOUNTING_FLAGS, SETTINGS
-from web.credentials import PASSWORD_FILE
+from web.credentials import PASSWORD_FILE, TOKEN_FILE
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +54,13 @@ def serve_then_stop(port: int, password_file: Path, seen: dict) -> threading.Thr
                 break
             except OSError:
                 time.sleep(0.05)
-        password = password_file.read_text().strip()
-        seen["stats"] = get(f"http://127.0.0.1:{port}/api/stats", basic("admin", password))
+        if password_file.exists():
+            password = password_file.read_text().strip()
+            seen["stats"] = get(f"http://127.0.0.1:{port}/api/stats", basic("admin", password))
+        token_file = password_file.parent / TOKEN_FILE
+        if token_file.exists():
+            token = token_file.read_text().strip()
+            seen["token"] = get(f"http://127.0.0.1:{port}/api/stats", {"Authorization": f"Bearer {token}"})
         seen["anonymous"] = get(f"http://127.0.0.1:{port}/api/stats", {})
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -85,6 +90,9 @@ def test_serves_until_sigterm_and_shows_a_generated_password_once(
     assert f"trafficmon listening on http://127.0.0.1:{port}/" in out
     assert f"generated password for user 'admin': {password}" in out
     assert f"stored in {data / PASSWORD_FILE}; it will not be shown again" in out
+    token = (data / TOKEN_FILE).read_text().strip()
+    assert f"generated API token (Authorization: Bearer): {token}\n  (stored in {data / TOKEN_FILE}; " in out
+    assert seen["token"][0] == 200
     assert "capturing on eth0, wlan0" in out  # what the engine reports it captures
     assert "against a 500 GB cap (outbound, period from day 1 " in out
     assert f"state in {data / 'traffic.db'}" in out
@@ -96,9 +104,26 @@ def test_serves_until_sigterm_and_shows_a_generated_password_once(
     assert main(argv, engine_factory=lambda config: engine) == 0
     helper.join(5)
     out = capsys.readouterr().out
-    assert password not in out
+    assert password not in out and token not in out
     assert f"user 'admin', password from {data / PASSWORD_FILE}" in out
-    assert seen["stats"][0] == 200
+    assert f"API tokens from {data / TOKEN_FILE}" in out
+    assert seen["stats"][0] == seen["token"][0] == 200
+
+
+def test_auth_none_serves_without_credentials_and_warns_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    seen: dict = {}
+    helper = serve_then_stop(port, tmp_path / "absent" / PASSWORD_FILE, seen)
+    argv = ["--port", str(port), "--auth", "none", "--monitor-pass", "pw", "--api-tokens", "t" * 16,
+            "--data-dir", str(tmp_path / "data")]
+    assert main(argv, engine_factory=lambda config: FakeEngine(build_snapshot(seq=2))) == 0
+    helper.join(5)
+    assert seen["anonymous"][0] == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "AUTH=none: no credentials are asked; anyone on this machine can read and change the state" in warnings
+    assert "API tokens from API_TOKENS" in capsys.readouterr().out
 
 
 def test_engine_config_comes_from_the_settings(tmp_path: Path) -> None:

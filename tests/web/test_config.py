@@ -52,8 +52,10 @@ def test_every_setting_from_environment_and_flag() -> None:
         "UPDATE_INTERVAL": "0.25",
         "HISTORY_LENGTH": "3600",
         "CORS_ORIGINS": "https://a.example, http://b.example:8080/ ,https://a.example:443",
+        "AUTH": "None",
         "MONITOR_USER": "me",
         "MONITOR_PASS": "pw with spaces",
+        "API_TOKENS": "first-token-0123456789, second.token~0123456789,first-token-0123456789",
         "METRICS_PUBLIC": "yes",
         "AUTH_MAX_FAILURES": "5",
         "AUTH_LOCKOUT": "30",
@@ -95,6 +97,8 @@ def test_every_setting_from_environment_and_flag() -> None:
     assert from_env.host == "::1"
     assert from_env.cors_origins == ("https://a.example", "http://b.example:8080")
     assert from_env.monitor_pass == "pw with spaces"
+    assert from_env.api_tokens == ("first-token-0123456789", "second.token~0123456789")
+    assert from_env.auth == "none"  # on ::1, a loopback address
     assert from_env.metrics_public is True
     assert from_env.log_level == "DEBUG"
     assert from_env.engine == EngineConfig(
@@ -189,8 +193,59 @@ def test_empty_password_counts_as_unset() -> None:
     assert load_config([], {"MONITOR_PASS": ""}).monitor_pass is None
 
 
-def test_password_is_not_in_the_repr() -> None:
-    assert "hunter2" not in repr(load_config([], {"MONITOR_PASS": "hunter2"}))
+def test_password_and_tokens_are_not_in_the_repr() -> None:
+    config = load_config([], {"MONITOR_PASS": "hunter2", "API_TOKENS": "hunter2-as-a-token-too"})
+    assert "hunter2" not in repr(config)
+
+
+def test_auth_defaults_to_basic_and_empty_tokens_count_as_unset() -> None:
+    config = load_config([], {"API_TOKENS": " , "})
+    assert (config.auth, config.api_tokens) == ("basic", ())
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"])
+def test_auth_none_is_accepted_on_loopback(host: str) -> None:
+    assert load_config(["--auth", "none", "--host", host], {}).auth == "none"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.org"])
+def test_auth_none_is_refused_elsewhere_naming_both_settings(host: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config([], {"AUTH": "none", "HOST": host})
+    assert str(caught.value) == (
+        f"AUTH=none is accepted only when HOST is a loopback address (127.0.0.1, ::1 or localhost), "
+        f"not {host}: anyone who reaches it could read and change the state"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("short-secret", "API_TOKENS (not shown): token 1 of 1 must be at least 16 characters (it has 12)"),
+        ("good-token-0123456789,tiny", "API_TOKENS (not shown): token 2 of 2 must be at least 16 characters (it has 4)"),
+        ("has spaces in the middle", "API_TOKENS (not shown): token 1 of 1 may hold only letters, digits and"),
+        ("quoted\"token\"0123456789", "may hold only letters, digits and"),
+        ("x" * 513, "token 1 of 1 must be at most 512 characters"),
+    ],
+)
+def test_bad_api_tokens_are_named_but_never_echoed(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config([], {"API_TOKENS": raw})
+    assert message in str(caught.value)
+    assert raw not in str(caught.value)
+
+
+def test_bad_api_tokens_exit_2_with_one_line() -> None:
+    result = run_module(API_TOKENS="tooshort")
+    assert result.returncode == 2
+    assert result.stderr == "trafficmon: API_TOKENS (not shown): token 1 of 1 must be at least 16 characters (it has 8)\n"
+
+
+def test_auth_none_off_loopback_exits_2_with_one_line() -> None:
+    result = run_module("--auth", "none", "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("trafficmon: AUTH=none is accepted only when HOST is a loopback address")
+    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -206,6 +261,8 @@ def test_password_is_not_in_the_repr() -> None:
         ([], {"CORS_ORIGINS": "https://x.org/app"}, "'https://x.org/app' must be scheme://host[:port] only"),
         ([], {"MONITOR_USER": "a:b"}, "MONITOR_USER='a:b': must be non-empty, without ':'"),
         ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': expected one of 1/0"),
+        ([], {"AUTH": "token"}, "AUTH='token': expected basic (basic auth and API tokens) or none"),
+        ([], {"MONITOR_PASS": "a\tb"}, "MONITOR_PASS (not shown): must not contain control characters"),
         ([], {"TRAFFIC_CAP_GB": "0"}, "TRAFFIC_CAP_GB='0': must be greater than 0, got 0"),
         ([], {"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB='-5': must be greater than 0, got -5"),
         (["--traffic-cap-gb", "lots"], {}, "--traffic-cap-gb='lots': must be a number, got 'lots'"),

@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
 import pytest
 
-from web.credentials import PASSWORD_FILE, CredentialsError, resolve_credentials
+from web.credentials import PASSWORD_FILE, TOKEN_FILE, CredentialsError, resolve_credentials
+
+TOKENS = ("a-token-of-16-chars", "another_token.with~more")
 
 
-def test_given_password_wins_and_nothing_is_written(tmp_path: Path) -> None:
-    creds = resolve_credentials("admin", "given", tmp_path / "data")
+def test_given_password_and_tokens_win_and_nothing_is_written(tmp_path: Path) -> None:
+    creds = resolve_credentials("admin", "given", tmp_path / "data", TOKENS)
     assert (creds.user, creds.password, creds.source, creds.generated) == ("admin", "given", "MONITOR_PASS", False)
+    assert (creds.tokens, creds.tokens_source, creds.tokens_generated) == (TOKENS, "API_TOKENS", False)
     assert not (tmp_path / "data").exists()
+    assert "given" not in repr(creds) and TOKENS[0] not in repr(creds)
+
+
+def test_token_generated_once_stored_0600_then_reused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = resolve_credentials("admin", "given", data)
+    path = data / TOKEN_FILE
+    assert (first.tokens_generated, first.tokens_source) == (True, str(path))
+    (token,) = first.tokens
+    assert len(token) >= 32
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token), "URL-safe, so it fits a WebSocket subprotocol and a URL alike"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == token + "\n"
+    assert not (data / PASSWORD_FILE).exists(), "MONITOR_PASS was given"
+
+    again = resolve_credentials("admin", "given", data)
+    assert (again.tokens, again.tokens_generated) == ((token,), False)
+    assert resolve_credentials("admin", "given", tmp_path / "other").tokens != (token,)
+
+
+def test_a_token_file_may_list_several_tokens(tmp_path: Path) -> None:
+    path = tmp_path / TOKEN_FILE
+    path.write_text("\n".join(TOKENS) + "\n")
+    path.chmod(0o600)
+    assert resolve_credentials("admin", "pw", tmp_path).tokens == TOKENS
+
+
+def test_token_file_readable_by_others_or_holding_a_bad_token_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / TOKEN_FILE
+    path.write_text("short\n")
+    path.chmod(0o644)
+    with pytest.raises(CredentialsError) as caught:
+        resolve_credentials("admin", "pw", tmp_path)
+    assert str(caught.value) == f"the token file {path} is readable by others (mode 0644); run: chmod 600 {path}"
+    path.chmod(0o600)
+    with pytest.raises(CredentialsError) as caught:
+        resolve_credentials("admin", "pw", tmp_path)
+    assert str(caught.value) == (
+        f"a token in {path} must be at least 16 characters (it has 5); delete the file to generate a new one"
+    )
 
 
 def test_generated_once_stored_0600_then_reused(tmp_path: Path) -> None:

@@ -118,6 +118,11 @@ async def test_subscribe_with_a_filter(client: TestClient, engine: FakeEngine, o
     assert (await receive(ws, openapi))["filter"] == {"pid": 2222, "protocol": "udp"}
     engine.tick(build_snapshot(seq=3))
     assert [c["id"] for c in (await receive(ws, openapi))["data"]["connections"]] == ["c3"]
+
+    await ws.send_json({"type": "subscribe", "topics": ["connections"], "filter": {"protocol": "SOCK_DGRAM"}})
+    assert (await receive(ws, openapi))["filter"] == {"protocol": "sock_dgram"}
+    engine.tick(build_snapshot(seq=4))
+    assert [c["id"] for c in (await receive(ws, openapi))["data"]["connections"]] == ["c3", "c4"]
     await ws.close()
 
 
@@ -132,6 +137,7 @@ async def test_subscribe_to_every_topic(client: TestClient, engine: FakeEngine, 
     assert list(data) == topics[:-1]
     assert [i["name"] for i in data["interfaces"]] == ["eth0", "wlan0"]
     assert data["capture"]["kernel_drops"] == 3
+    assert data["capture"]["problems"] == []
     await ws.close()
 
 

@@ -7,6 +7,10 @@
 // "field": "field"}) is shown beside the field it names. Requests are
 // same-origin fetches with a JSON body, which the server's CSRF rule accepts
 // and a cross-site page cannot send with the user's credentials.
+//
+// The adjust form also works without JavaScript (method="post" action="/adjust":
+// the server redirects back here and renders the result); this script takes
+// over its submit, so with JavaScript the page never reloads.
 "use strict";
 
 (function () {

@@ -10,8 +10,6 @@
   const TOP_PROCESSES = 8;
   const LEVELS = ["ok", "warning", "critical", "exceeded"];
   const COUNTS = { outbound: "outbound", both: "outbound + inbound", max: "larger direction" };
-  const DROP_MEMORY_MS = 10000; // kernel drops keep the health "degraded" this long
-  const COVERAGE_DEGRADED = 0.97; // below this share of the kernel's byte count, capture is losing frames
 
   // ---- the cap gauge: the billing period, as GET /data and every tick's `traffic` part carry it ----
 
@@ -215,19 +213,11 @@
         : "counting " + accounting.interfaces.join(", ") + (accounting.last_flush ? ", saved " + TM.time.relative(accounting.last_flush) : "");
     },
 
-    // Degraded: errors, frames the kernel dropped in the last DROP_MEMORY_MS, or
-    // coverage clearly short. Not any shortfall: coverage compares a window of
-    // ticks, and while traffic ramps up the frames still in the capture ring at
-    // the window's end (up to 50 ms of them) are a share of a window that may be
-    // seconds old; at a steady rate they cancel out.
+    // Degraded is the server's verdict (`problems`: errors, recent kernel drops,
+    // coverage clearly short), the same one /health gives.
     render(capture, stats) {
       const coverage = capture.coverage;
-      const now = Date.now();
-      if (this.drops !== undefined && capture.kernel_drops > this.drops) this.droppedAt = now;
-      this.drops = capture.kernel_drops;
-      const dropping = this.droppedAt !== undefined && now - this.droppedAt < DROP_MEMORY_MS;
-      const short = coverage !== null && coverage < COVERAGE_DEGRADED;
-      const state = !capture.running ? "bad" : capture.errors.length || dropping || short ? "degraded" : "good";
+      const state = !capture.running ? "bad" : capture.problems.length ? "degraded" : "good";
       this.section.dataset.state = state;
       const total = capture.bytes_attributed + capture.bytes_unknown;
       TM.fill(this.section, {
@@ -240,8 +230,8 @@
         uptime: TM.fmt.duration(stats.uptime),
       });
       const errors = this.section.querySelector("[data-role=errors]");
-      errors.replaceChildren(...capture.errors.map((e) => TM.el("li", { text: e })));
-      errors.hidden = capture.errors.length === 0;
+      errors.replaceChildren(...capture.problems.map((e) => TM.el("li", { text: e })));
+      errors.hidden = capture.problems.length === 0;
     },
   };
 

@@ -26,12 +26,20 @@
     bytes_sent: (r) => TM.fmt.bytes(r.bytes_sent),
     bytes_received: (r) => TM.fmt.bytes(r.bytes_received),
     duration: (r) => TM.fmt.duration(r.duration),
+    // The precise name (TCP, UDP, ICMPv6…): `protocol` is the seed's socket type (SOCK_STREAM…).
+    protocol: (r) => transportName(r.transport),
     // The reverse-DNS name first when the server knows it, the address always.
     remote_addr: (r) => (r.remote_name ? r.remote_name + " (" + r.remote_addr + ")" : r.remote_addr),
   };
+  // `transport` is capture's protocol name in lower case (capture/flows.py); these few are not all capitals.
+  const TRANSPORT_NAMES = { icmpv6: "ICMPv6", udplite: "UDPLite", "non-ip": "non-IP" };
   const POOL_SIZE = 200;
   const OVERSCAN = 10; // rows kept beyond each edge of the viewport, for smooth scrolling
   const MIN_ROWS = 40; // rows rendered even while the table is out of view
+
+  function transportName(transport) {
+    return TRANSPORT_NAMES[transport] || String(transport).toUpperCase();
+  }
 
   function plain(key) {
     return (r) => (r[key] === null || r[key] === undefined || r[key] === "" ? "—" : String(r[key]));
@@ -152,7 +160,7 @@
 
     touch(rec) {
       rec.version += 1;
-      rec.search = [rec.process_name, rec.pid, rec.local_addr, rec.remote_addr, rec.remote_name || "", rec.protocol]
+      rec.search = [rec.process_name, rec.pid, rec.local_addr, rec.remote_addr, rec.remote_name || "", transportName(rec.transport)]
         .join(" ")
         .toLowerCase();
     }
