@@ -323,7 +323,8 @@ class Engine:
                 errors.append(error)
                 cap.shown = True
         if not self._captures:
-            errors.append("no interface to capture on: none is up, apart from loopback")
+            errors.append("no interface to capture on: none is up, apart from loopback and container "
+                          "plumbing (bridges, veth host ends), which are captured only when named")
         health = CaptureHealth(
             running=any(c.source is not None for c in self._captures.values()),
             interfaces=tuple(self._captures),

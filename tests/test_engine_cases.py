@@ -234,7 +234,7 @@ def test_forwarded_traffic_is_forwarded_not_upload_or_download(routed: Routed, p
     warm = start_peer(routed.a, "udp-client", ip(routed.b), "5304", "1", "1")  # neighbours resolved before counting
     peers.append(warm)
     assert json.loads(wait_line(warm))["echoed"] == 1
-    eng = launch(running, routed.ra.netns)
+    eng = launch(running, routed.ra.netns, routed.ra.iface, routed.rb.iface)  # veths: named, not default
     start = settled(eng)
     assert set(start.health.interfaces) == {routed.ra.iface, routed.rb.iface}
 
@@ -315,12 +315,19 @@ def exchange(link: Link, peers, port: str, count: int = 50, size: int = 400) -> 
     return client
 
 
+def routed_by_default(link: Link) -> None:
+    """Give link.a a default route over its veth: a container's own eth0, captured by default."""
+    link.a.run("ip", "route", "add", "default", "via", link.b.ipv4)
+
+
 @pytest.mark.parametrize("named", [False, True], ids=["default-interfaces", "named"])
 def test_capture_survives_interface_removal_and_resumes_when_it_returns(link: Link, peers, running, named: bool):
     """The veth is deleted under the engine: health says so, ticks go on; it comes back: capture resumes.
 
     The re-created interface counts from zero: kernel byte totals and coverage must not go negative or wild.
     """
+    if not named:
+        routed_by_default(link)
     eng = launch(running, link.a.netns, *([link.a.iface] if named else []))
     before = settled(eng)
     assert before.health.running and before.health.interfaces == (link.a.iface,)
@@ -342,6 +349,8 @@ def test_capture_survives_interface_removal_and_resumes_when_it_returns(link: Li
     assert [s.seq for s in seen] == list(range(seen[0].seq, seen[0].seq + len(seen)))  # a snapshot every tick
 
     join(link.a, link.b)
+    if not named:
+        routed_by_default(link)
     # Back-off after two failures is 2 s; a default-interface rescan runs every 5 ticks.
     back = wait_for(eng, lambda s: s.health.running and not s.health.errors, timeout=10)
     assert back.health.interfaces == (link.a.iface,)

@@ -186,7 +186,7 @@ def _announce(
     else:
         print(f"user {credentials.user!r}, password from {credentials.source}", flush=True)
     captured = engine.snapshot().health.interfaces or config.engine.interfaces
-    where = ", ".join(captured) if captured else "every up, non-loopback interface"
+    where = ", ".join(captured) if captured else "every up, non-loopback interface but container plumbing"
     netns = f" in network namespace {config.engine.netns}" if config.engine.netns else ""
     print(f"capturing on {where}{netns}", flush=True)
 
