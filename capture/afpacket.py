@@ -59,10 +59,12 @@ class _NoDissectorWarning(logging.Filter):
 
     It says which scapy class would dissect the frames; frames here are never
     dissected by scapy, so on a raw-IP device it is noise in the service log.
+    scapy's own rate filter words a repeat within its threshold "more ...":
+    that is the same warning (met when a capture is re-opened).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Unable to guess type")
+        return not str(record.msg).removeprefix("more ").startswith("Unable to guess type")
 
 
 logging.getLogger("scapy.runtime").addFilter(_NoDissectorWarning())

@@ -89,6 +89,8 @@ class Engine:
         self._local: frozenset[bytes] = frozenset()
         self._captures: dict[str, _Capture] = {}
         self._added: deque[_Capture] = deque()
+        self._lost: set[str] = set()  # interfaces whose loss was logged and that have not come back
+        self._rescan_error: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._attribution = Attribution(config.netns)
@@ -327,7 +329,8 @@ class Engine:
                 errors.append(error)
                 cap.shown = True
         if not self._captures:
-            errors.append("no interface to capture on: none is up, apart from loopback")
+            errors.append("no interface to capture on: none is up, apart from loopback and container "
+                          "plumbing (bridges, veth host ends), which are captured only when named")
         health = CaptureHealth(
             running=any(c.source is not None for c in self._captures.values()),
             interfaces=tuple(self._captures),
@@ -434,8 +437,14 @@ class Engine:
         return sum(c for c, _k in window) / moved if moved > 0 else None
 
     def _fail(self, cap: _Capture, message: str) -> None:
-        """Record a capture failure; the tick thread re-opens with back-off."""
-        log.warning("%s", message)
+        """Record a capture failure; the tick thread re-opens with back-off.
+
+        Logged once per outage, not on every re-open retry or rescan: health
+        carries the current error meanwhile, and `_resumed` logs the return.
+        """
+        if cap.name not in self._lost:
+            self._lost.add(cap.name)
+            log.warning("%s; capture resumes when it is back", message)
         # Everything the tick thread decides a re-open by is set before the source goes.
         cap.error = message
         cap.shown = False
@@ -443,10 +452,28 @@ class Engine:
         cap.failures += 1
         self._close(cap)
 
+    def _resumed(self, cap: _Capture) -> None:
+        """A capture is open again: the one log line of its return, when its loss was logged."""
+        if cap.name in self._lost:
+            self._lost.discard(cap.name)
+            log.info("capture on %s resumed", cap.name)
+
+    def _present(self) -> list[str] | None:
+        """The default interfaces now; None (and the reason logged once) when they cannot be listed."""
+        try:
+            present = default_interfaces()
+        except CaptureError as exc:
+            if self._rescan_error != str(exc):
+                log.warning("%s; keeping the interfaces captured so far", exc)
+            self._rescan_error = str(exc)
+            return None
+        self._rescan_error = None
+        return present
+
     def _maintain_captures(self, mono: float, rescan: bool) -> None:
         """Re-open failed captures when due; follow interfaces coming and going by default."""
-        if rescan and not self.config.interfaces:
-            present = default_interfaces()
+        present = self._present() if rescan and not self.config.interfaces else None
+        if present is not None:
             for name in present:
                 if name not in self._captures:
                     self._captures[name] = _Capture(name)
@@ -467,6 +494,7 @@ class Engine:
             cap.failures = 0
             cap.measured = False
             self._added.append(cap)
+            self._resumed(cap)
 
 
 def _kernel_delta(cap: _Capture, k: KernelCounters | None) -> int | None:

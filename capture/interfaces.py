@@ -14,6 +14,9 @@ from typing import NamedTuple
 
 import psutil
 
+from capture import rtnetlink
+from capture.errors import CaptureError
+
 SIOCGIFFLAGS = 0x8913
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
@@ -47,8 +50,30 @@ def list_interfaces() -> list[InterfaceInfo]:
 
 
 def default_interfaces() -> list[str]:
-    """What is monitored when nothing is named: every interface up and not loopback."""
-    return sorted(i.name for i in list_interfaces() if i.up and not i.loopback)
+    """What is captured when nothing is named: every interface up and not loopback, but container plumbing.
+
+    Plumbing is a bridge (kind "bridge"), and a veth that is a bridge's port
+    or carries no default route: the host ends of containers' veth pairs.
+    Their traffic also crosses the uplink, so capturing them would show it
+    twice; they are captured when named. Kept: hardware interfaces (a bridge's
+    physical port included: it is the uplink), tunnels (wireguard, tun, ipip,
+    gre...: their traffic is the host's own before it is encapsulated), and a
+    container's own eth0 (a veth carrying its namespace's default route).
+    Kinds and routes come from rtnetlink, for the calling thread's namespace.
+    """
+    try:
+        found = rtnetlink.links()
+        routed = rtnetlink.default_route_interfaces()
+    except OSError as exc:
+        raise CaptureError(f"cannot list the interfaces over rtnetlink: {exc.strerror or exc}") from exc
+    return sorted(link.name for link in found if link.up and not link.loopback and not _plumbing(link, routed))
+
+
+def _plumbing(link: rtnetlink.Link, routed: frozenset[int]) -> bool:
+    """A bridge, or a veth that is a bridge port or carries no default route (see default_interfaces)."""
+    if link.kind == "bridge":
+        return True
+    return link.kind == "veth" and (link.master != 0 or link.index not in routed)
 
 
 class CounterReader:

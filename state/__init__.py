@@ -14,7 +14,8 @@ Public API (everything the web layer needs is exported here)::
     AccountingConfig.live_settings() -> frozenset[str]   # what update_settings may change
 
     acc = Accountant(config, clock=time.time, counters=SystemCounters(config.interfaces))
-    acc.start(background=True)     # open/migrate/recover the store, load, count downtime bytes
+    acc.start(background=True)     # open/migrate/recover the store, load, count downtime bytes;
+                                   # DataDirUnusable (state.datadir) when DATA_DIR cannot keep it
     acc.stop()                     # final counter poll + flush, close; blocks briefly
                                    # (call on SIGTERM/SIGINT, e.g. from a cleanup_ctx)
     acc.poll() -> list[ThresholdEvent]   # blocking; the background thread runs it

@@ -7,20 +7,20 @@ under the other. So the composition root holds an exclusive `flock` on
 `DATA_DIR/lock` for as long as it runs. The kernel drops the lock when the
 process ends however it ends (kill -9 included), so a crash never leaves a
 stale lock behind; the pid written into the file only serves the message.
+
+The lock is the first thing written to DATA_DIR at start, so it is also where
+a DATA_DIR that cannot be written is first refused (`DataDirUnusable`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from state.store import PRIVATE_DIR, PRIVATE_FILE
-
-log = logging.getLogger(__name__)
+from state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir
 
 LOCK_FILE = "lock"
 
@@ -31,20 +31,17 @@ class DataDirBusy(Exception):
 
 @contextmanager
 def data_dir_lock(data_dir: Path) -> Iterator[None]:
-    """Hold DATA_DIR exclusively for the body; raises DataDirBusy when another process has it.
+    """Hold DATA_DIR exclusively for the body.
 
-    A DATA_DIR where the lock file cannot even be created is not refused here:
-    the store then runs in memory and says so (see `state.store`), and that is
-    the clearer report of what is wrong.
+    Raises DataDirBusy when another process has it, DataDirUnusable when the
+    lock file cannot be created or written.
     """
+    make_data_dir(data_dir)
     path = data_dir / LOCK_FILE
     try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
     except OSError as exc:
-        log.warning("cannot create %s (%s); running without the DATA_DIR lock", path, exc.strerror or exc)
-        yield
-        return
+        raise DataDirUnusable(data_dir, f"cannot open {LOCK_FILE} for writing: {error_text(exc)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -55,8 +52,11 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
                 f"DATA_DIR {data_dir} is in use by another trafficmon{who}; "
                 "give each instance its own DATA_DIR"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            raise DataDirUnusable(data_dir, f"cannot write {LOCK_FILE}: {error_text(exc)}") from None
         yield
     finally:
         os.close(fd)

@@ -17,9 +17,15 @@ the path from the first version is exercised on every fresh start.
 A database that cannot be read (garbage, corruption, a schema from a newer
 version, contents that do not parse) is moved aside with a log line, whatever
 can still be read from it is exported to JSON beside it, and a fresh database is
-started. When even that fails (DATA_DIR unwritable, say) the state is kept in
-an in-memory database: the service keeps running and says so, instead of
-crashing at every restart.
+started.
+
+An unusable DATA_DIR (not a directory, read-only, full, the database not
+writable) is refused at start with `DataDirUnusable`: `check_data_dir` finds it
+out before capture starts, `Store.open` when it is opened. There is no
+in-memory state at start. Only a store that fails while running and cannot be
+started afresh (`recover`) falls back to an in-memory database and says so in
+`persistent`; what a disk failing while running should lead to is issue 10's
+to decide (faults and hostile input).
 """
 
 from __future__ import annotations
@@ -34,14 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from state.cap import CapCounts
+from state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir, probe_writable
 from state.records import AuditEntry, PeriodRecord, StoredState, ThresholdEvent, UsageRow
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "traffic.db"
-PRIVATE_FILE = 0o600
-PRIVATE_DIR = 0o700
-"""The database holds command lines (which can carry secrets) and traffic habits."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: the first layout: period totals with the manual offset, daily totals,
@@ -134,13 +138,14 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: Path, now: float) -> tuple[Store, StoredState]:
-        """Open (creating or migrating) the database in `data_dir` and load it; never raises."""
+        """Open (creating or migrating) the database in `data_dir` and load it.
+
+        Raises DataDirUnusable when it cannot be kept there; a database that is
+        unreadable is moved aside and a fresh one started.
+        """
+        make_data_dir(data_dir)
         path = data_dir / DB_FILE
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
-        except OSError as exc:
-            return cls._in_memory(f"cannot create {path}: {exc}"), StoredState()
+        _create(path)
         try:
             conn = _connect(path)
             try:
@@ -151,16 +156,21 @@ class Store:
                 raise
         except (sqlite3.DatabaseError, UnreadableDatabase) as exc:
             if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _UNAVAILABLE:
-                return cls._in_memory(f"cannot use {path}: {exc}"), StoredState()
+                raise DataDirUnusable(data_dir, f"cannot use {DB_FILE}: {exc}") from None
             return cls._fresh(path, now, str(exc)), StoredState()
 
     @classmethod
     def _fresh(cls, path: Path, now: float, reason: str) -> Store:
-        """Move the unreadable database aside, export what it still holds, start a new one."""
+        """Move the unreadable database aside, export what it still holds, start a new one.
+
+        Raises DataDirUnusable when that cannot be done.
+        """
         try:
             moved = _move_aside(path, now)
         except OSError as exc:
-            return cls._in_memory(f"{path} is unreadable ({reason}) and cannot be moved: {exc}")
+            raise DataDirUnusable(
+                path.parent, f"{path.name} is unreadable ({reason}) and cannot be moved aside: {exc.strerror}"
+            ) from None
         log.error(
             "state database %s is unreadable (%s); moved it to %s and started a fresh one",
             path,
@@ -172,12 +182,12 @@ class Store:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
             conn = _connect(path)
         except (OSError, sqlite3.Error) as exc:
-            return cls._in_memory(f"cannot start a fresh {path}: {exc}")
+            raise DataDirUnusable(path.parent, f"cannot start a fresh {path.name}: {exc}") from None
         try:
             _prepare(conn)
         except (sqlite3.Error, UnreadableDatabase) as exc:
             conn.close()
-            return cls._in_memory(f"cannot start a fresh {path}: {exc}")
+            raise DataDirUnusable(path.parent, f"cannot start a fresh {path.name}: {exc}") from None
         return cls(conn, path)
 
     @classmethod
@@ -191,11 +201,19 @@ class Store:
         return cls(conn, None)
 
     def recover(self, now: float, reason: str) -> Store:
-        """A fresh store in place of this one after corruption showed up while running."""
+        """A fresh store in place of this one after corruption showed up while running.
+
+        When no fresh database can be started the state goes on in memory (and
+        `persistent` says so): the only in-memory state left, until issue 10
+        decides what a disk failing while running should do.
+        """
         self.close()
         if self.path is None:
             return Store._in_memory(f"in-memory state database failed: {reason}")
-        return Store._fresh(self.path, now, reason)
+        try:
+            return Store._fresh(self.path, now, reason)
+        except DataDirUnusable as exc:
+            return Store._in_memory(str(exc))
 
     @staticmethod
     def is_corruption(exc: sqlite3.Error) -> bool:
@@ -216,6 +234,37 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise DataDirUnusable unless `data_dir` can keep the database (writes there for real).
+
+    Cheap enough to run before capture starts: a file is written, fsynced and
+    removed, and the database is opened for writing (a write lock taken and
+    released). A database that opens but is damaged passes: `Store.open`
+    moves it aside.
+    """
+    probe_writable(data_dir)
+    path = data_dir / DB_FILE
+    _create(path)
+    try:
+        conn = _connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if _code(exc) in _UNAVAILABLE:
+            raise DataDirUnusable(data_dir, f"cannot write {DB_FILE}: {exc}") from None
+
+
+def _create(path: Path) -> None:
+    """Create the database file private to the service (SQLite would make it world-readable)."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
+    except OSError as exc:
+        raise DataDirUnusable(path.parent, f"cannot create {path.name}: {error_text(exc)}") from None
 
 
 def _connect(path: Path) -> sqlite3.Connection:

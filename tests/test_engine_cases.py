@@ -8,6 +8,7 @@ kernel's counters, and bytes that move from "unknown" to a process found late.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -234,7 +235,7 @@ def test_forwarded_traffic_is_forwarded_not_upload_or_download(routed: Routed, p
     warm = start_peer(routed.a, "udp-client", ip(routed.b), "5304", "1", "1")  # neighbours resolved before counting
     peers.append(warm)
     assert json.loads(wait_line(warm))["echoed"] == 1
-    eng = launch(running, routed.ra.netns)
+    eng = launch(running, routed.ra.netns, routed.ra.iface, routed.rb.iface)  # veths: named, not default
     start = settled(eng)
     assert set(start.health.interfaces) == {routed.ra.iface, routed.rb.iface}
 
@@ -315,12 +316,22 @@ def exchange(link: Link, peers, port: str, count: int = 50, size: int = 400) -> 
     return client
 
 
+def routed_by_default(link: Link) -> None:
+    """Give link.a a default route over its veth: a container's own eth0, captured by default."""
+    link.a.run("ip", "route", "add", "default", "via", link.b.ipv4)
+
+
 @pytest.mark.parametrize("named", [False, True], ids=["default-interfaces", "named"])
-def test_capture_survives_interface_removal_and_resumes_when_it_returns(link: Link, peers, running, named: bool):
+def test_capture_survives_interface_removal_and_resumes_when_it_returns(
+    link: Link, peers, running, named: bool, caplog: pytest.LogCaptureFixture
+):
     """The veth is deleted under the engine: health says so, ticks go on; it comes back: capture resumes.
 
     The re-created interface counts from zero: kernel byte totals and coverage must not go negative or wild.
+    The loss is logged once, not on every re-open retry or rescan, and the return once.
     """
+    if not named:
+        routed_by_default(link)
     eng = launch(running, link.a.netns, *([link.a.iface] if named else []))
     before = settled(eng)
     assert before.health.running and before.health.interfaces == (link.a.iface,)
@@ -328,6 +339,7 @@ def test_capture_survives_interface_removal_and_resumes_when_it_returns(link: Li
     seen: list[Snapshot] = []
     eng.subscribe(seen.append)
 
+    caplog.set_level(logging.INFO, logger="capture.engine")
     link.a.run("ip", "link", "del", link.a.iface)
     if named:
         # The first re-open (after 1 s) finds no interface: the error says so, the engine keeps going.
@@ -339,12 +351,21 @@ def test_capture_survives_interface_removal_and_resumes_when_it_returns(link: Li
     lost = [s for s in seen if any("down or was removed" in e for e in s.health.errors)]
     assert lost, "the loss itself was never published"
     assert not lost[0].health.running and lost[0].interfaces[0].up is False
+    # Re-open retries at 1 and 3 s after the loss (named), rescans every 1.25 s (default): 4 s sees several.
+    gone_since = len(seen)
+    wait_for(eng, lambda s: len(seen) >= gone_since + 12, timeout=10)
     assert [s.seq for s in seen] == list(range(seen[0].seq, seen[0].seq + len(seen)))  # a snapshot every tick
+    said = [r.getMessage() for r in caplog.records if link.a.iface in r.getMessage()]
+    assert len(said) == 1 and "capture resumes when it is back" in said[0], said
 
     join(link.a, link.b)
-    # Back-off after two failures is 2 s; a default-interface rescan runs every 5 ticks.
+    if not named:
+        routed_by_default(link)
+    # Back-off after three failures is 5 s; a default-interface rescan runs every 5 ticks.
     back = wait_for(eng, lambda s: s.health.running and not s.health.errors, timeout=10)
     assert back.health.interfaces == (link.a.iface,)
+    said = [r.getMessage() for r in caplog.records if link.a.iface in r.getMessage()]
+    assert said[1:] == [f"capture on {link.a.iface} resumed"]
     client = exchange(link, peers, "5306")
     snap = wait_for(eng, lambda s: any(p.pid == client.pid and p.bytes_received == 50 * udp_frame(400, "ipv4")
                                        for p in s.processes))

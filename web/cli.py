@@ -2,17 +2,22 @@
 
 Order matters and is deliberate:
 1. parse and validate every setting (a bad one: one line on stderr, exit 2);
-2. start the capture engine — its raw sockets are opened before anything else,
-   so a later step can drop root (least privilege) without ever reopening them;
-3. hold DATA_DIR (one service per directory: `state.lock`) and resolve the
-   password (generated and stored 0600 at first start);
-4. open the kernel counters the accounting reads, in the captured namespace
+2. hold DATA_DIR (one service per directory: `state.lock`) and prove it can
+   keep the state by writing there (`state.store.check_data_dir`): a DATA_DIR
+   in use or unusable is one line and exit 2, before any capture socket is
+   opened (it costs a few file operations, and a cap keeper that cannot keep
+   its state must not start at all);
+3. start the capture engine — its raw sockets are opened before anything that
+   could drop root (least privilege), so they are never reopened;
+4. resolve the password (generated and stored 0600 at first start);
+5. open the kernel counters the accounting reads, in the captured namespace
    (`web.counters`: that too needs root, so it comes before anything that
    could drop it);
-5. build the app — its startup starts the accountant (opening the store in
-   DATA_DIR) — listen, and say where: URL, user, where the password is, what
-   is captured and where the traffic state is kept;
-6. on SIGINT/SIGTERM: close WebSockets (GOING_AWAY), stop the server, stop
+6. build the app — its startup starts the accountant (opening the store in
+   DATA_DIR) — listen (a port in use: one line, exit 2), and say where: URL,
+   user, where the password is, what is captured and where the traffic state
+   is kept;
+7. on SIGINT/SIGTERM: close WebSockets (GOING_AWAY), stop the server, stop
    the accountant with a final flush, close the counters, stop the engine last.
 """
 
@@ -30,7 +35,9 @@ from aiohttp import web
 
 from capture import CaptureError, EngineConfig
 from state import Accountant
+from state.datadir import DataDirUnusable
 from state.lock import DataDirBusy, data_dir_lock
+from state.store import check_data_dir
 from web.app import create_app
 from web.config import ConfigError, ServiceConfig, load_config
 from web.counters import counter_source
@@ -42,7 +49,11 @@ log = logging.getLogger("trafficmon")
 EngineFactory = Callable[[EngineConfig], SnapshotSource]
 
 EXIT_USAGE = 2
-EXIT_FAILURE = 1
+"""Every refusal to start: bad settings, no capture, DATA_DIR busy or unusable, port in use."""
+
+
+class CannotListen(Exception):
+    """The server cannot bind its address; the message says which and why, on one line."""
 
 
 def _real_engine(config: EngineConfig) -> SnapshotSource:
@@ -89,29 +100,29 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = config.accounting.data_dir
+    try:
+        with data_dir_lock(data_dir):
+            check_data_dir(data_dir)
+            return _capture_and_serve(config, engine_factory(config.engine))
+    except (DataDirBusy, DataDirUnusable, CannotListen) as exc:
+        return _fail(str(exc), EXIT_USAGE)
 
-    engine = engine_factory(config.engine)
+
+def _capture_and_serve(config: ServiceConfig, engine: SnapshotSource) -> int:
+    """Start capture, serve until a signal, stop capture; returns the exit status."""
     try:
         engine.start()
     except CaptureError as exc:
         return _fail(f"cannot capture: {exc}", EXIT_USAGE)
     try:
-        return _run(config, engine)
+        return _serve_captured(config, engine)
     finally:
         engine.stop()
 
 
-def _run(config: ServiceConfig, engine: SnapshotSource) -> int:
-    """Everything between starting the engine and stopping it; returns the exit status."""
-    try:
-        with data_dir_lock(config.accounting.data_dir):
-            return _serve_locked(config, engine)
-    except DataDirBusy as exc:
-        return _fail(str(exc), EXIT_USAGE)
-
-
-def _serve_locked(config: ServiceConfig, engine: SnapshotSource) -> int:
-    """The service proper, run while this process holds DATA_DIR."""
+def _serve_captured(config: ServiceConfig, engine: SnapshotSource) -> int:
+    """The service proper, run while this process holds DATA_DIR and captures."""
     accounting = config.accounting
     try:
         credentials = resolve_credentials(
@@ -125,8 +136,6 @@ def _serve_locked(config: ServiceConfig, engine: SnapshotSource) -> int:
             asyncio.run(_serve(config, engine, credentials, accountant))
     except CaptureError as exc:
         return _fail(f"cannot read the interface counters: {exc}", EXIT_USAGE)
-    except OSError as exc:
-        return _fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", EXIT_FAILURE)
     return 0
 
 
@@ -142,7 +151,13 @@ async def _serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            # asyncio words a bind error "error while attempting to bind on address (...): ...";
+            # the errno's own text says it once. A name that does not resolve has a negative one.
+            why = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+            raise CannotListen(f"cannot listen on {config.host}:{config.port}: {why}") from None
         _announce(config, engine, credentials, runner.addresses)
         _announce_accounting(accountant)
         await stop.wait()
@@ -183,20 +198,19 @@ def _announce(
     if config.auth == "none":
         log.warning("AUTH=none: no credentials are asked; anyone on this machine can read and change the state")
     captured = engine.snapshot().health.interfaces or config.engine.interfaces
-    where = ", ".join(captured) if captured else "every up, non-loopback interface"
+    where = ", ".join(captured) if captured else "every up, non-loopback interface but container plumbing"
     netns = f" in network namespace {config.engine.netns}" if config.engine.netns else ""
     print(f"capturing on {where}{netns}", flush=True)
 
 
 def _announce_accounting(accountant: Accountant) -> None:
-    """Say what is counted against which cap, and where the state is kept (or that it is not)."""
+    """Say what is counted against which cap, and where the state is kept (always a file at start)."""
     status = accountant.status()
     settings = accountant.settings()
     counted = ", ".join(status["interfaces"]) or "no interface yet"
-    kept = status["database"] or "memory only: DATA_DIR is unusable (see the log), the state is lost at exit"
     print(
         f"accounting {counted} against a {settings['cap_gb']:g} GB cap "
         f"({settings['cap_counts']}, period from day {settings['reset_day']} {settings['timezone']}); "
-        f"state in {kept}",
+        f"state in {status['database']}",
         flush=True,
     )

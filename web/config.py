@@ -318,7 +318,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "service", "log_level", log_level, "DEBUG, INFO, WARNING or ERROR"),
     Setting("INTERFACES", "engine", "interfaces", interfaces,
             "comma-separated interfaces to capture, and whose kernel counters are accounted "
-            "(unset: capture every up, non-loopback one; account the device-backed ones)"),
+            "(unset: capture every up, non-loopback one but container plumbing - bridges, and veths "
+            "that are a bridge's port or carry no default route - and account the device-backed ones)"),
     Setting("SPEED_WINDOW", "engine", "speed_window", number(0.05, 3600),
             "seconds over which speeds are averaged"),
     Setting("LINGER", "engine", "linger", number(0, 86_400),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from state.datadir import DataDirUnusable
 from state.lock import DataDirBusy, data_dir_lock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,9 +63,10 @@ def test_released_on_exit_and_taken_again(tmp_path: Path) -> None:
         pass
 
 
-def test_an_unusable_data_dir_is_not_refused(tmp_path: Path) -> None:
-    """The store reports an unusable DATA_DIR (and runs in memory); the lock does not stop the start."""
+def test_a_data_dir_under_a_file_is_refused_by_the_lock(tmp_path: Path) -> None:
+    """The lock is the first write to DATA_DIR at start: it is where an unusable one is first refused."""
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with data_dir_lock(blocker / "data"):
-        pass
+    with pytest.raises(DataDirUnusable, match=rf"^DATA_DIR {blocker / 'data'} is not usable: Not a directory$"):
+        with data_dir_lock(blocker / "data"):
+            pytest.fail("the lock was taken under a file")

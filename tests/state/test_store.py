@@ -19,7 +19,8 @@ import pytest
 
 from capture.model import Snapshot, Usage
 from state import Accountant, AccountingConfig, ValidationError
-from state.store import DB_FILE, SCHEMA_VERSION
+from state.datadir import DataDirUnusable
+from state.store import DB_FILE, SCHEMA_VERSION, check_data_dir
 from tests.state import flush_child
 from tests.state.fakes import FakeClock, FakeCounters, at
 
@@ -193,25 +194,38 @@ def test_database_from_a_newer_version_is_moved_aside_not_opened(
     assert export["tables"] == {"future": []}
 
 
-def test_unusable_data_dir_keeps_running_in_memory(
-    make_config: Callable[..., AccountingConfig],
-    clock: FakeClock,
-    counters: FakeCounters,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+def test_unusable_data_dir_stops_the_start_with_no_state_in_memory(
+    make_config: Callable[..., AccountingConfig], clock: FakeClock, counters: FakeCounters, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data directory should be")
     acc = Accountant(make_config(data_dir=blocker), clock=clock, counters=counters)
-    with caplog.at_level(logging.ERROR):
+    with pytest.raises(DataDirUnusable, match=rf"^DATA_DIR {blocker} is not usable: Not a directory$"):
         acc.start(background=False)
-    assert "keeping the traffic state in memory only" in caplog.text
-    clock.now += 60
-    counters.add(3 * MB)
-    acc.poll()
-    assert acc.flush() is True
-    assert (acc.status()["persistent"], acc.period()["outbound"]) == (False, 3 * MB)
-    acc.stop()
+    assert acc.status()["running"] is False
+    assert acc.flush() is False
+
+
+def test_the_check_passes_a_damaged_database_for_the_store_to_move_aside(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / DB_FILE).write_bytes(b"\x00not a database\xff" * 100)
+    check_data_dir(data_dir)
+    assert sorted(p.name for p in data_dir.iterdir()) == [DB_FILE], "the probe file is gone"
+
+
+def test_the_check_refuses_a_database_another_connection_holds_locked(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    holder = sqlite3.connect(data_dir / DB_FILE, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        # SQLite waits out its busy timeout (5 s) before it gives up.
+        with pytest.raises(DataDirUnusable, match=r"is not usable: cannot write traffic.db: database is locked$"):
+            check_data_dir(data_dir)
+    finally:
+        holder.close()
+    check_data_dir(data_dir)
 
 
 def test_first_schema_version_is_migrated(

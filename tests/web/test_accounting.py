@@ -14,13 +14,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
 from capture.model import Usage
 from state import Accountant, CounterReading
+from state.datadir import DataDirUnusable
 from tests.state.fakes import FakeClock, FakeCounters, at
-from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config
+from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config, build_app
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from web import accounting_api
@@ -414,17 +416,18 @@ async def test_health_reports_the_accounting(client: TestClient, openapi: OpenAp
     assert accounting["interfaces"] == ["eth0"]
 
 
-async def test_health_says_so_when_the_state_lives_in_memory_only(
-    make_client: MakeClient, make_accountant: MakeAccountant, openapi: OpenApi, tmp_path: Path
+async def test_an_unusable_data_dir_stops_the_app_from_starting(
+    engine: FakeEngine, make_accountant: MakeAccountant, tmp_path: Path
 ) -> None:
+    """No state kept in memory at start: the app does not come up (the CLI exits 2, one line)."""
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where DATA_DIR should be")
-    client = await make_client(accountant=make_accountant(data_dir=blocked))
-    body = await call(client, openapi, "GET", "/health")
-    assert body["status"] == "degraded"  # serving: the totals still come from the kernel counters
-    assert body["accounting"]["persistent"] is False
-    assert "memory only" in body["accounting"]["problem"]
-    assert body["reason"] == body["accounting"]["problem"]
+    runner = web.AppRunner(build_app(engine, make_accountant(data_dir=blocked)))
+    try:
+        with pytest.raises(DataDirUnusable, match=r"is not usable: Not a directory$"):
+            await runner.setup()
+    finally:
+        await runner.cleanup()
 
 
 async def test_health_is_degraded_while_the_counters_cannot_be_read(

@@ -1,4 +1,8 @@
-"""The `trafficmon` command with a fake engine: start order, start-up messages, failures, shutdown."""
+"""The `trafficmon` command: start order, start-up messages, failures, shutdown.
+
+Most tests call `main` with a fake engine; the unusable-DATA_DIR ones run the
+real command (`python -m web`, real engine) on real file systems.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,21 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.hosts import sh
 from tests.state.test_lock import held
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
+from tests.web.test_config import run_module
 from web.cli import main
 from web.config import ACCOUNTING_FLAGS, SETTINGS
 from web.credentials import PASSWORD_FILE, TOKEN_FILE
@@ -138,7 +146,7 @@ def test_engine_config_comes_from_the_settings(tmp_path: Path) -> None:
     assert given[0].snaplen == 96
 
 
-def test_capture_error_exits_2_with_one_line_before_anything_else(
+def test_capture_error_exits_2_with_one_line_after_the_data_dir_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     engine = FakeEngine(start_error="needs CAP_NET_RAW (run as root or grant the capability)")
@@ -146,7 +154,9 @@ def test_capture_error_exits_2_with_one_line_before_anything_else(
     assert code == 2
     captured = capsys.readouterr()
     assert captured.err == "trafficmon: cannot capture: needs CAP_NET_RAW (run as root or grant the capability)\n"
-    assert not (tmp_path / "data").exists()  # capture comes first: nothing was written
+    # DATA_DIR is held and proven writable first; the password comes after capture: none was made.
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["lock", "traffic.db"]
+    assert (tmp_path / "data" / "traffic.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_password_problem_exits_2_and_stops_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +175,7 @@ def test_a_data_dir_in_use_exits_2_with_one_line_and_changes_nothing(
     with held(tmp_path) as other:
         code = main(["--data-dir", str(tmp_path), "--port", str(free_port())], engine_factory=lambda config: engine)
     assert code == 2
-    assert engine.stopped
+    assert not engine.started, "refused before capture starts"
     assert capsys.readouterr().err == (
         f"trafficmon: DATA_DIR {tmp_path} is in use by another trafficmon (pid {other.pid}); "
         "give each instance its own DATA_DIR\n"
@@ -173,7 +183,7 @@ def test_a_data_dir_in_use_exits_2_with_one_line_and_changes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"], "no password or database was written"
 
 
-def test_port_in_use_exits_1_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_port_in_use_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -181,8 +191,98 @@ def test_port_in_use_exits_1_with_one_line(tmp_path: Path, capsys: pytest.Captur
         engine = FakeEngine()
         code = main(["--port", str(port), "--monitor-pass", "x", "--data-dir", str(tmp_path)],
                     engine_factory=lambda config: engine)
-    assert code == 1
+    assert code == 2
     assert engine.stopped
-    err = capsys.readouterr().err
-    assert err.startswith(f"trafficmon: cannot listen on 127.0.0.1:{port}: ")
-    assert err.count("\n") == 1
+    assert capsys.readouterr().err == f"trafficmon: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+MakeMount = Callable[..., Path]
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[MakeMount]:
+    """Mount small tmpfs file systems under tmp_path (root only); unmounted at teardown."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str = "1m") -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        sh("mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(point))
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        sh("umount", str(point))
+
+
+def a_regular_file(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    path = tmp_path / "data"
+    path.write_text("a file where DATA_DIR should be")
+    return path, "Not a directory"
+
+
+def a_path_under_a_file(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    (tmp_path / "file").write_text("not a directory")
+    return tmp_path / "file" / "data", "Not a directory"
+
+
+def a_read_only_mount(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    point = tmpfs("ro")
+    sh("mount", "-o", "remount,ro", str(point))
+    return point / "data", "Read-only file system"
+
+
+def a_mount_made_read_only_after_use(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    """A DATA_DIR that held a service's lock, password and database, then went read-only."""
+    point = tmpfs("was-rw")
+    (point / "lock").write_text("1\n")
+    (point / "traffic.db").write_bytes(b"")
+    (point / PASSWORD_FILE).write_text("pw\n")
+    sh("mount", "-o", "remount,ro", str(point))
+    return point, "cannot open lock for writing: Read-only file system"
+
+
+def fill(point: Path) -> None:
+    with (point / "filler").open("wb", buffering=0) as filler:
+        with pytest.raises(OSError, match="No space left on device"):
+            while True:
+                filler.write(b"\0" * 4096)
+
+
+def a_full_file_system(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    point = tmpfs("full", size="64k")
+    fill(point)
+    return point, "cannot write lock: No space left on device"
+
+
+def a_file_system_that_filled_up_after_use(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    """The lock file already has its page, so taking it works: the probe file finds the disk full."""
+    point = tmpfs("filled", size="64k")
+    (point / "lock").write_text("1\n")
+    fill(point)
+    return point, "cannot write a file in it: No space left on device"
+
+
+def a_database_path_taken_by_a_directory(tmp_path: Path, tmpfs: MakeMount) -> tuple[Path, str]:
+    (tmp_path / "data" / "traffic.db").mkdir(parents=True)
+    return tmp_path / "data", "cannot create traffic.db: Is a directory"
+
+
+# A directory of mode 0500 would be refused for an unprivileged service user, but the tests
+# run as root, and root ignores mode bits (which is also why os.access cannot be trusted here).
+@pytest.mark.netns  # needs root: it mounts file systems
+@pytest.mark.parametrize("unusable", [
+    a_regular_file, a_path_under_a_file, a_read_only_mount, a_mount_made_read_only_after_use,
+    a_full_file_system, a_file_system_that_filled_up_after_use, a_database_path_taken_by_a_directory,
+])
+def test_an_unusable_data_dir_exits_2_with_one_line_before_capture_starts(
+    tmp_path: Path, tmpfs: MakeMount, unusable: Callable[[Path, MakeMount], tuple[Path, str]]
+) -> None:
+    data_dir, reason = unusable(tmp_path, tmpfs)
+    # Capture of an interface that does not exist would fail: DATA_DIR is refused before it is tried.
+    result = run_module("--data-dir", str(data_dir), "--interfaces", "tm-absent0", "--port", str(free_port()))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"trafficmon: DATA_DIR {data_dir} is not usable: ")
+    assert result.stderr.endswith(f"{reason}\n")
+    assert result.stderr.count("\n") == 1, "one line, no traceback"
