@@ -71,6 +71,7 @@ async def test_pages_are_told_the_live_settings(make_client: Any) -> None:
         "max_connections": 321,
         "update_interval": 1.0,
         "history_length": 60,
+        "speed_window": 5.0,
         "minute_history_hours": 48,
     }
 
