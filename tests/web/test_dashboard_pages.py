@@ -26,7 +26,7 @@ PAGES = {
     "/months": ("months", {"js/common.js", "js/months.js"}),
     "/config": ("config", {"js/common.js", "js/config.js"}),
 }
-SHARED = {"css/app.css", "img/icon.svg", "vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.iife.min.js"}
+SHARED = {"css/app.css", "js/labels.js", "img/icon.svg", "vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.iife.min.js"}
 
 
 def settings_of(page: str) -> dict[str, Any]:
