@@ -26,6 +26,7 @@ from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot,
 from capture.names import Names
 from capture.netns import enter, entered
 from capture.parse import NON_IP, Parser
+from capture.rates import RateWindow
 from capture.sources import (
     PACKET_BROADCAST,
     PACKET_MULTICAST,
@@ -59,11 +60,13 @@ class _Capture:
     captured and kernel bytes can be compared. `shown` says the current error
     was published at least once. A loopback device's kernel counters leave out
     the 14-byte Ethernet header its frames are captured with (`loopback`).
+    `rate` is the interface's speed over the speed window, as a connection's.
     """
 
-    def __init__(self, name: str, loopback: bool = False) -> None:
+    def __init__(self, name: str, speed_window: float, loopback: bool = False) -> None:
         self.name = name
         self.loopback = loopback
+        self.rate = RateWindow(speed_window)
         self.source: FrameSource | None = None
         self.syn: SynWatch | None = None
         self.counters = [0] * _IFACE_SLOTS
@@ -127,7 +130,7 @@ class Engine:
                 raise CaptureError(f"no such interface: {', '.join(missing)}")
             try:
                 for name in names:
-                    cap = _Capture(name, existing[name].loopback)
+                    cap = _Capture(name, self.config.speed_window, existing[name].loopback)
                     self._open(cap)
                     self._captures[name] = cap
             except BaseException:
@@ -389,8 +392,8 @@ class Engine:
                     self._drops += source.stats()[1]
                 except OSError:
                     pass
-            up_s = delta[OUT_B] / dt if dt > 0 else 0.0
-            down_s = delta[IN_B] / dt if dt > 0 else 0.0
+            cap.rate.add(dt, delta[OUT_B], delta[IN_B])
+            up_s, down_s = cap.rate.upload, cap.rate.download
             speed[0] += up_s
             speed[1] += down_s
             nbytes = sum(delta[i] for i in _CAPTURED)
@@ -476,7 +479,7 @@ class Engine:
         if present is not None:
             for name in present:
                 if name not in self._captures:
-                    self._captures[name] = _Capture(name)
+                    self._captures[name] = _Capture(name, self.config.speed_window)
                     self._captures[name].retry_at = mono
             for name, cap in list(self._captures.items()):
                 # Gone for good, and why it stopped was published: stop watching it.

@@ -118,6 +118,8 @@ class Tracker:
     bytes_unknown: int = 0
     names: Callable[[bytes], str | None] | None = None
     """The remote's reverse-DNS name, from a cache that never waits (`capture.names`); None: no names."""
+    socket_gone_after: float = 3.0
+    """Seconds a quiet TCP flow whose socket the kernel no longer lists keeps its state before it reads CLOSED."""
 
     def tick(self, deltas: dict[FlowKey, list], dt: float, wall: float, mono: float,
              attribution: Attribution, states: dict[FlowKey, str]) -> TickResult:
@@ -228,7 +230,7 @@ class Tracker:
             state = states.get(c.key)
             if state is not None:
                 c.state = state
-            elif c.owner is not None and mono - c.last_active > 2 * self.speed_window + 1:
+            elif c.owner is not None and mono - c.last_active > self.socket_gone_after:
                 c.state = "CLOSED"
             if c.state in _CLOSED_TCP and c.closed_at is None:
                 c.closed_at = wall

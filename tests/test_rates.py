@@ -29,3 +29,42 @@ def test_uneven_ticks_divide_by_real_time():
     r.add(0.5, 100, 0)
     r.add(0.5, 300, 0)
     assert r.upload == pytest.approx(400.0)
+
+
+def test_a_steady_stream_reads_its_rate_whatever_the_tick_jitter():
+    """Ticks of 0.9-1.1 s around a 1 s window: one tick kept or two, the speed is the same."""
+    r = RateWindow(1.0)
+    for dt in (1.0, 0.9, 1.1, 0.95, 1.05, 1.1, 0.9):
+        r.add(dt, 0, round(1000 * dt))
+        assert r.download == pytest.approx(1000.0, rel=1e-3)
+
+
+def test_the_oldest_tick_counts_for_its_share_inside_the_window():
+    r = RateWindow(2.0)
+    r.add(1.0, 0, 3000)  # 2.5 s to 1.5 s ago: its later half is inside the 2 s window
+    r.add(1.0, 0, 0)
+    r.add(0.5, 0, 1000)
+    assert r.download == pytest.approx((3000 * 0.5 + 1000) / 2.0)
+
+
+def test_bursts_shorter_than_the_window_average_out():
+    """A sender that moves a second's worth at once, every second, read over a 5 s window."""
+    r = RateWindow(5.0)
+    readings = []
+    for tick in range(40):  # quarter-second ticks: a burst in every fourth one
+        r.add(0.25, 0, 1_000_000 if tick % 4 == 0 else 0)
+        if tick >= 20:
+            readings.append(r.download)
+    assert all(0.8e6 <= v <= 1.2e6 for v in readings), readings
+
+
+def test_until_a_window_is_seen_the_speed_is_over_the_time_seen():
+    r = RateWindow(5.0)
+    r.add(1.0, 0, 2000)
+    r.add(1.0, 0, 2000)
+    assert r.download == pytest.approx(2000.0)
+
+
+def test_a_window_of_no_length_is_refused():
+    with pytest.raises(ValueError, match="longer than 0 s"):
+        RateWindow(0.0)

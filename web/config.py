@@ -321,7 +321,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(unset: capture every up, non-loopback one but container plumbing - bridges, and veths "
             "that are a bridge's port or carry no default route - and account the device-backed ones)"),
     Setting("SPEED_WINDOW", "engine", "speed_window", number(0.05, 3600),
-            "seconds over which speeds are averaged"),
+            "seconds over which every speed is averaged; bursts up to a fifth of it read steady"),
     Setting("LINGER", "engine", "linger", number(0, 86_400),
             "seconds a closed connection stays listed"),
     Setting("IDLE_TIMEOUT", "engine", "idle_timeout", number(0.1, 86_400),

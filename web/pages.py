@@ -58,6 +58,7 @@ def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any
         "page": page,
         "update_interval": config.engine.update_interval,
         "history_length": config.engine.history_length,
+        "speed_window": config.engine.speed_window,
         "minute_history_hours": config.accounting.minute_history_hours,
         "max_connections": config.ws_max_connections,
         **extra,

@@ -26,7 +26,7 @@ PAGES = {
     "/months": ("months", {"js/common.js", "js/months.js"}),
     "/config": ("config", {"js/common.js", "js/config.js"}),
 }
-SHARED = {"css/app.css", "img/icon.svg", "vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.iife.min.js"}
+SHARED = {"css/app.css", "js/labels.js", "img/icon.svg", "vendor/uplot/uPlot.min.css", "vendor/uplot/uPlot.iife.min.js"}
 
 
 def settings_of(page: str) -> dict[str, Any]:
@@ -71,6 +71,7 @@ async def test_pages_are_told_the_live_settings(make_client: Any) -> None:
         "max_connections": 321,
         "update_interval": 1.0,
         "history_length": 60,
+        "speed_window": 5.0,
         "minute_history_hours": 48,
     }
 

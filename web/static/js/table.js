@@ -57,6 +57,7 @@
       this.tbody = this.table.tBodies[0];
       this.headers = [...this.table.tHead.rows[0].cells];
       this.keys = this.headers.map((th) => th.dataset.key);
+      this.labels = this.headers.map((th) => th.textContent.trim());
       this.formats = this.keys.map((key) => FORMATS[key] || plain(key));
       this.linked = this.keys.includes("process_name");
       this.filterInput = section.querySelector("input[type=search]");
@@ -276,9 +277,10 @@
     makeRow() {
       const tr = document.createElement("tr");
       tr.tabIndex = -1;
-      tr.cells_ = this.keys.map((key) => {
+      tr.cells_ = this.keys.map((key, i) => {
         const td = document.createElement("td");
         td.className = "col-" + key;
+        td.dataset.label = this.labels[i]; // shown beside the figure where rows are stacked (phone width)
         const text = document.createTextNode("");
         if (key === "process_name") {
           const link = document.createElement("a");
@@ -440,12 +442,18 @@
       if (next !== null) this.moveTo(Math.max(0, Math.min(this.order.length - 1, next)));
     }
 
+    // The height the header covers at the top of the viewport: none where it does not stick (phone width).
+    stickyHeader() {
+      const th = this.headers[0];
+      return getComputedStyle(th).position === "sticky" ? this.table.tHead.getBoundingClientRect().height : 0;
+    }
+
     // Select and focus the row at `index` of the order, scrolling it into view first.
     moveTo(index) {
       const rec = this.order[index];
       if (!rec) return;
       const top = this.tbody.getBoundingClientRect().top + index * this.rowHeight;
-      const header = this.table.tHead.getBoundingClientRect().height;
+      const header = this.stickyHeader();
       if (top < header) window.scrollBy(0, top - header);
       else if (top + this.rowHeight > window.innerHeight) window.scrollBy(0, top + this.rowHeight - window.innerHeight);
       this.renderWindow();
