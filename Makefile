@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, the
 # browser for the dashboard tests (chromium, driven by Playwright's own driver),
 # and curl for the README's client examples (tests/test_readme_clients.py).
-TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime
 
 .PHONY: run test bench system-test-deps clean
 

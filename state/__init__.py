@@ -35,6 +35,8 @@ Public API (everything the web layer needs is exported here)::
                                    # attributed_outbound, unknown_outbound, explained,
                                    # captured_share}, updated
     acc.daily(days: int | None = None) -> list[dict]     # date, outbound, inbound, total, counted
+    acc.daily_view(days: int | None = None) -> DailyView # rows (daily()), shown and period
+                                   # (DateSpan: first, last, dates()), today: local dates
     acc.months() -> list[dict]     # current period first, then closed ones newest first:
                                    # start, end, current, outbound, inbound, offset, counted,
                                    # cap_counts, cap_bytes, cap_gb, used_percent,
@@ -71,6 +73,8 @@ from state.accountant import Accountant, Clock, Subscriber
 from state.cap import LEVELS, CapCounts
 from state.config import DECIMAL_GB, AccountingConfig
 from state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
+from state.history import DailyView
+from state.periods import DateSpan
 from state.records import ThresholdEvent
 from state.validation import ValidationError
 
@@ -83,6 +87,8 @@ __all__ = [
     "Clock",
     "CounterReading",
     "CounterSource",
+    "DailyView",
+    "DateSpan",
     "InterfaceCounters",
     "Subscriber",
     "SystemCounters",

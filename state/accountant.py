@@ -60,8 +60,16 @@ from state.counters import (
     SystemCounters,
 )
 from state.document import ADJUST_MODES, export_document, parse_document
-from state.history import DailyTotals, MinuteHistory
-from state.periods import BillingCycle, apportion, day_edges, iso, local_date
+from state.history import DailyTotals, DailyView, MinuteHistory
+from state.periods import (
+    BillingCycle,
+    DateSpan,
+    apportion,
+    day_edges,
+    iso,
+    local_date,
+    local_dates,
+)
 from state.projection import outlook
 from state.records import NOTE_CHARS, AuditEntry, PeriodRecord, StoredState, ThresholdEvent
 from state.store import FlushBatch, Store
@@ -463,17 +471,25 @@ class Accountant:
 
     def daily(self, days: int | None = None) -> list[dict[str, Any]]:
         """Daily totals of the last `days` days up to today (default: the current period's days)."""
+        return self.daily_view(days).rows
+
+    def daily_view(self, days: int | None = None) -> DailyView:
+        """`daily(days)` with the dates a chart of it spans: the whole current period by
+        default (its days after today empty), else the last `days` days."""
         if days is not None:
             require_int(days, "days", minimum=1, maximum=self._config.daily_retention_days)
         with self._lock:
             zone = self._config.zone
             today = local_date(self._clock(), zone)
+            period = local_dates(self._current.start, self._current.end, zone)
             if days is None:
-                first = local_date(self._current.start, zone)
+                # Until the background thread's next poll rolls the period over,
+                # today may already be past its last day: it is shown all the same.
+                shown = DateSpan(period.first, max(period.last, today))
             else:
-                first = today - timedelta(days=days - 1)
+                shown = DateSpan(today - timedelta(days=days - 1), today)
             counts = self._config.cap_counts
-            return [
+            rows = [
                 {
                     "date": day,
                     "outbound": sent,
@@ -481,8 +497,9 @@ class Accountant:
                     "total": sent + received,
                     "counted": counts.counted(sent, received),
                 }
-                for day, sent, received in self._daily.span(first, today)
+                for day, sent, received in self._daily.span(shown.first, today)
             ]
+            return DailyView(rows, shown, period, today)
 
     def months(self) -> list[dict[str, Any]]:
         """The current period, then every closed period, newest first."""

@@ -26,6 +26,20 @@ from itertools import pairwise
 
 ONE_DAY = timedelta(days=1)
 MICROSECONDS = 10**6
+LAST_MOMENT = 1 / MICROSECONDS
+"""How long before a period's end its last instant is (ISO 8601 and datetime keep microseconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DateSpan:
+    """Calendar dates from `first` to `last`, both included."""
+
+    first: date
+    last: date
+
+    def dates(self) -> list[date]:
+        """Every date of the span, in order."""
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
 def iso(instant: float, zone: tzinfo) -> str:
@@ -70,6 +84,16 @@ def day_edges(start: float, end: float, zone: tzinfo) -> list[float]:
             edges.append(midnight)
         day += ONE_DAY
     return edges
+
+
+def local_dates(start: float, end: float, zone: tzinfo) -> DateSpan:
+    """The local dates [start, end) has a moment of: `start`'s date to that of its last microsecond.
+
+    A billing period that resets at midnight ends on the day before the next
+    one starts; one that resets at 06:00 also has the first hours of the next
+    reset day.
+    """
+    return DateSpan(local_date(start, zone), local_date(end - LAST_MOMENT, zone))
 
 
 def minute_edges(start: float, end: float, length: int) -> list[float]:

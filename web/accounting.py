@@ -33,18 +33,25 @@ def daily(accountant: Accountant, days: int | None) -> dict[str, Any]:
 def daily_chart(accountant: Accountant, days: int | None) -> dict[str, Any]:
     """`GET /daily-chart`: the daily totals with what a chart draws them against.
 
-    `daily_budget` is the cap shared evenly over the period's days (a line the
-    bars should stay under); `remaining_per_day` is what is left shared over
-    the days left (at least one), i.e. what each day may still use.
+    `dates` is every day the chart spans, in the period's zone (the browser's
+    may differ): the whole billing period by default, its days after `today`
+    without a row yet, or the last `days` days. `daily_budget` is the cap
+    shared evenly over the period's days (a line the bars should stay under);
+    `remaining_per_day` is what is left shared over the days left (at least
+    one), i.e. what each day may still use.
     """
     current = accountant.period()
-    rows = accountant.daily(days)
+    view = accountant.daily_view(days)
     start = datetime.fromisoformat(current["start"])
     end = datetime.fromisoformat(current["end"])
     period_days = max(1, round((end - start).total_seconds() / SECONDS_PER_DAY))
     return {
-        "days": rows,
-        "count": len(rows),
+        "days": view.rows,
+        "count": len(view.rows),
+        "dates": [day.isoformat() for day in view.shown.dates()],
+        "today": view.today.isoformat(),
+        "first_day": view.period.first.isoformat(),
+        "last_day": view.period.last.isoformat(),
         "start": current["start"],
         "end": current["end"],
         "timezone": current["timezone"],

@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,23 @@ class Tab:
 
 
 @pytest.fixture
-def service(link: Link, tmp_path: Path) -> Iterator[Service]:
+def service_clock() -> datetime | None:
+    """Where the service's wall clock starts (None: the real time); a module or a test may choose."""
+    return None
+
+
+@pytest.fixture
+def service_env() -> dict[str, str]:
+    """Settings given to the service in its environment; a module or a test may choose."""
+    return {}
+
+
+@pytest.fixture
+def service(link: Link, tmp_path: Path, service_clock: datetime | None,
+            service_env: dict[str, str]) -> Iterator[Service]:
     """trafficmon capturing link.a's veth, started; stopped at the end whatever the test did to it."""
-    running = Service(link.a, tmp_path / "data", "browser-test-pässword", (link.b.ipv4, link.b.ipv6))
+    running = Service(link.a, tmp_path / "data", "browser-test-pässword", (link.b.ipv4, link.b.ipv6),
+                      clock=service_clock, env=service_env)
     running.start()
     yield running
     running.stop()
@@ -101,7 +116,11 @@ def service(link: Link, tmp_path: Path) -> Iterator[Service]:
 
 @pytest.fixture
 def open_tab(browser: Any, service: Service) -> Iterator[Callable[..., Tab]]:
-    """`open_tab(path, viewport=..., color_scheme=..., credentials=...)` -> a loaded Tab."""
+    """`open_tab(path, viewport=..., color_scheme=..., credentials=...)` -> a loaded Tab.
+
+    When the service's clock is faked, the page's clock (Playwright's) starts at the
+    service's time, and both run on from there.
+    """
     contexts: list[Any] = []
 
     def open_(path: str = "/", *, viewport: dict[str, int] = DESKTOP, color_scheme: str = "light",
@@ -114,6 +133,8 @@ def open_tab(browser: Any, service: Service) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
+        if service.clock is not None:
+            page.clock.install(time=service.now())
         tab = Tab(page)
         page.on("console", lambda msg: tab.errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))

@@ -5,11 +5,19 @@ the veth end of a test host through `--netns`, as an operator would run it. Its
 resolver (`tests.hosts.resolver_jail`) names the peer's addresses PEER_NAME and
 sends no query off the machine.
 Its output goes to a log file, quoted when it fails to come up.
+
+Given a `clock`, its wall clock starts at that instant and runs on from there
+(Debian's libfaketime, preloaded): the billing period and the days are those of
+the date the test chose. Only the wall clock is faked: the monotonic clocks stay
+real, or every timed wait in Python would misjudge its timeout, and the kernel's
+counters and the capture's packet timing need no clock of the test's. Bytes the
+kernel counts are booked at the faked "now" of the reading that sees them.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import os
 import signal
@@ -19,6 +27,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 USER = "admin"
 UPDATE_INTERVAL = 0.5
 START_TIMEOUT = 30.0
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+"""Debian's `faketime` package."""
 
 
 def free_port() -> int:
@@ -39,8 +51,11 @@ def free_port() -> int:
 class Service:
     """`python -m web` capturing `host`, on a port that stays the same across restarts."""
 
-    def __init__(self, host: Host, data_dir: Path, password: str, peer_addresses: tuple[str, ...] = ()):
+    def __init__(self, host: Host, data_dir: Path, password: str, peer_addresses: tuple[str, ...] = (), *,
+                 clock: datetime | None = None, env: Mapping[str, str] | None = None):
         self.host = host
+        self.clock = clock
+        self.env = dict(env or {})
         self.peer_addresses = peer_addresses
         self.data_dir = data_dir
         self.password = password
@@ -59,7 +74,9 @@ class Service:
             "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
             "--update-interval", str(UPDATE_INTERVAL), "--history-length", "60",
         ]
-        env = {**os.environ, "MONITOR_USER": USER, "MONITOR_PASS": self.password}
+        env = {**os.environ, **self.env, "MONITOR_USER": USER, "MONITOR_PASS": self.password}
+        if self.clock is not None:
+            env.update(faked_clock(self.clock))
         names = {address: PEER_NAME for address in self.peer_addresses}
         jailed = resolver_jail(argv, names, self.data_dir.parent)
         with self.log.open("ab") as log:
@@ -81,6 +98,11 @@ class Service:
                 pass
             assert time.monotonic() < deadline, f"trafficmon not healthy in time:\n{self.log.read_text()}"
             time.sleep(0.1)
+
+    def now(self) -> float:
+        """The service's wall clock (faked or not) to the second: its answer's Date header."""
+        with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+            return email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Call the JSON API as a script would (basic auth, no browser headers); the parsed answer."""
@@ -106,3 +128,17 @@ class Service:
                 self.proc.wait()
             self.proc = None
         assert code == 0, f"trafficmon stopped with {code}:\n{self.log.read_text()}"
+
+
+def faked_clock(start: datetime) -> dict[str, str]:
+    """The environment that starts a process's wall clock at `start` (an aware datetime).
+
+    libfaketime reads the "@" start time in the process's own zone, so TZ is
+    UTC; the service takes its billing zone from TIMEZONE, not from TZ.
+    """
+    return {
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME": "@" + start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "TZ": "UTC",
+    }

@@ -1,16 +1,18 @@
-"""The cap gauge, the daily, months and settings pages, and screenshots of every page, in Chromium.
+"""The cap gauge, the months and settings pages, and screenshots of every page, in Chromium.
 
 trafficmon accounts the kernel counters of the captured veth; the tests change
 its state the way an operator would — `POST /adjust` and `PUT /api/settings`,
 from a script or through the page's own forms — and look at what the pages show.
+The pages show a billing period, so the service's clock and the page's are fixed
+(`CLOCK`); the daily chart on the dates that matter is `tests.browser.test_daily_chart`.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,15 +25,20 @@ from tests.hosts import Link
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 OpenTab = Callable[..., Tab]
+CLOCK = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
+"""When the service's and the pages' clocks start: the second day of a period, as a new user met it."""
 WARNING_FILL = "rgb(176, 115, 0)"
 """--warning in the light theme: the gauge's colour from the warning threshold on."""
-INBOUND_BAR = (28, 126, 214)
-"""--down in the light theme: the colour of the daily chart's inbound bars."""
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of 400 \(Bad Request\)")
 """Chromium's own console line for a request the server refused: expected when a test sends a bad value."""
 REDOC_LOGO = re.compile(r"^Loading the image 'https://cdn\.redoc\.ly/redoc/logo-mini\.svg' violates the following Content Security Policy")
 """ReDoc's bundle hard-codes its footer logo's URL on its CDN (drf-spectacular-sidecar#11); the
 page's Content Security Policy blocks it, so nothing leaves the machine, and Chromium says so."""
+
+
+@pytest.fixture
+def service_clock() -> datetime:
+    return CLOCK
 
 
 def field(tab: Tab, root: str, name: str) -> str:
@@ -141,45 +148,6 @@ def test_manual_adjust_form_and_its_audit_trail(service: Service, open_tab: Open
     entry = service.request("GET", "/api/audit")["audit"][0]
     assert (entry["mode"], entry["bytes"], entry["note"]) == ("add", 2_500_000_000, "the provider's meter says so")
     tab.assert_clean(allow=REFUSED)
-
-
-def test_daily_page_draws_bars(link: Link, service: Service, open_tab: OpenTab,
-                               peers: list[subprocess.Popen[str]]) -> None:
-    serve(link, peers)
-    download(link, peers)
-    service.request("PUT", "/api/settings", {"cap_gb": 0.03})  # a budget of about 1 MB a day: bars show
-    deadline = time.monotonic() + 10
-    while service.request("GET", "/data")["inbound"] < 2_000_000:
-        assert time.monotonic() < deadline, "the accounting never counted the download"
-        time.sleep(0.2)
-    tab = open_tab("/daily")
-    page = tab.page
-    assert page.locator("nav a[aria-current=page]").text_content() == "Daily"
-    today = page.locator("#daily-table tbody tr").first
-    today.wait_for()
-    assert page.locator("#daily-table tbody tr").count() >= 1
-    assert today.locator("td").nth(1).text_content().endswith(" MB")
-    period = page.locator('#daily [data-role="period"]').text_content()
-    assert re.search(r"Daily budget [\d.]+ (kB|MB) of outbound traffic", period)
-    legend = page.locator("#daily-chart .u-legend").text_content()
-    assert "Outbound" in legend and "Inbound" in legend and "Daily budget" in legend
-    page.wait_for_timeout(300)
-    bar_pixels = page.evaluate(
-        """([r, g, b]) => {
-            const canvas = document.querySelector('#daily-chart canvas');
-            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-            let n = 0;
-            for (let i = 0; i < pixels.length; i += 4) {
-                if (pixels[i] === r && pixels[i + 1] === g && pixels[i + 2] === b) n += 1;
-            }
-            return n;
-        }""",
-        list(INBOUND_BAR),
-    )
-    assert bar_pixels > 200, "the inbound bar of today is drawn"
-    page.locator("#daily-days").select_option("31")
-    page.wait_for_function("() => document.querySelectorAll('#daily-table tbody tr').length === 31")
-    tab.assert_clean()
 
 
 def test_months_page(service: Service, open_tab: OpenTab) -> None:

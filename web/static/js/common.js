@@ -80,6 +80,11 @@
         timeStyle: "short",
       });
     },
+    // A calendar date the server named ("2026-03-29", in the period's zone) as words, in no
+    // zone of the browser's: the same day whichever zone the browser is in.
+    date(day, options) {
+      return new Date(day + "T00:00:00Z").toLocaleDateString(undefined, { ...options, timeZone: "UTC" });
+    },
     element(when) {
       const el = document.createElement("time");
       el.dateTime = new Date(TM.time.seconds(when) * 1000).toISOString();

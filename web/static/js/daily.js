@@ -1,6 +1,8 @@
 // The daily page (/daily): outbound/inbound bars per day from GET /daily-chart,
 // with the cap's daily budget (the cap shared evenly over the period's days)
 // as a dashed line, and the same figures as a table, newest day first.
+// The days are the server's (`dates`, in the period's zone): by default the
+// whole billing period, its days still to come empty.
 "use strict";
 
 (function () {
@@ -23,19 +25,18 @@
     }
     const data = result.data;
     const budget = data.daily_budget;
-    // Noon of each local date: the bar sits in the middle of its day whatever the zone.
-    const x = data.days.map((d) => Date.parse(d.date + "T12:00:00") / 1000);
-    chart.setData([x, data.days.map((d) => d.outbound), data.days.map((d) => d.inbound), data.days.map(() => budget)]);
+    const byDate = new Map(data.days.map((d) => [d.date, d]));
+    const value = (field) => data.dates.map((date) => (byDate.has(date) ? byDate.get(date)[field] : null));
+    chart.show(data.dates, value("outbound"), value("inbound"), data.dates.map(() => budget));
     periodNote.textContent =
-      "Billing period " + new Date(TM.time.seconds(data.start) * 1000).toLocaleDateString() + " – " +
-      new Date(TM.time.seconds(data.end) * 1000).toLocaleDateString() + " (" + data.period_days + " days, " +
-      data.timezone + "). Daily budget " + TM.fmt.bytes(budget) + " of " + data.cap_counts +
-      " traffic; what is left allows " + TM.fmt.bytes(data.remaining_per_day) + " a day.";
-    const rows = data.days.map((d, i) =>
+      "Billing period " + TM.time.date(data.first_day, DAY_FORMAT) + " – " + TM.time.date(data.last_day, DAY_FORMAT) +
+      " (" + data.period_days + " days, " + data.timezone + "). Daily budget " + TM.fmt.bytes(budget) + " of " +
+      data.cap_counts + " traffic; what is left allows " + TM.fmt.bytes(data.remaining_per_day) + " a day.";
+    const rows = data.days.map((d) =>
       TM.el(
         "tr",
-        {},
-        TM.el("th", { scope: "row", text: new Date(x[i] * 1000).toLocaleDateString(undefined, DAY_FORMAT) }),
+        d.date === data.today ? { class: "current" } : {},
+        TM.el("th", { scope: "row" }, TM.el("time", { datetime: d.date, text: TM.time.date(d.date, DAY_FORMAT) })),
         TM.el("td", { class: "num", text: TM.fmt.bytes(d.outbound) }),
         TM.el("td", { class: "num", text: TM.fmt.bytes(d.inbound) }),
         TM.el("td", { class: "num", text: TM.fmt.bytes(d.counted) }),
