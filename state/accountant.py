@@ -71,7 +71,7 @@ from state.validation import (
     require_choice,
     require_int,
     require_number,
-    require_str,
+    require_text,
 )
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ class Accountant:
         """
         require_choice(mode, "mode", ADJUST_MODES)
         require_int(amount, "bytes", minimum=0 if mode == "set" else None)
-        require_str(note, "note", max_length=NOTE_CHARS)
+        require_text(note, "note", max_length=NOTE_CHARS, lines=True)
         with self._lock:
             now = self._clock()
             period = self._current
