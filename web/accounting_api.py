@@ -78,7 +78,9 @@ async def _adjust(request: web.Request) -> dict[str, object]:
     wanted = parse_adjustment(fields, form=is_form(request))
     accountant = request.app[ACCOUNTANT_KEY]
     try:
-        entry = accountant.adjust(wanted.mode, wanted.amount, wanted.note)
+        entry = await asyncio.get_running_loop().run_in_executor(
+            None, accountant.adjust, wanted.mode, wanted.amount, wanted.note
+        )
     except ValidationError as exc:
         if exc.field == "bytes" and wanted.unit != "bytes":
             raise ValidationError(wanted.unit, f"{exc.message} (in bytes)") from None
@@ -116,7 +118,9 @@ async def update_settings(request: web.Request) -> web.Response:
     """Change live settings: the object's settings are checked together and applied at once."""
     known_params(request.query, ())
     changes = await read_object(request)
-    request.app[ACCOUNTANT_KEY].update_settings(changes)
+    await asyncio.get_running_loop().run_in_executor(
+        None, request.app[ACCOUNTANT_KEY].update_settings, changes
+    )
     return web.json_response(_settings(request))
 
 
