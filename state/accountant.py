@@ -6,16 +6,21 @@ touch it, and none of them waits for another's slow work:
 - its own background thread reads the kernel counters every
   `poll_interval`, rolls billing periods over, fires threshold events, and
   writes the state to SQLite every `flush_interval` (and right away after a
-  manual change or a threshold event);
+  threshold event);
 - the capture engine's tick thread calls `on_snapshot` with each tick's
   per-process usage;
-- the web layer's event loop reads (`period`, `daily`, `months`, ...) and
-  makes changes (`adjust`, `update_settings`, `import_state`). Reads come from
-  memory; changes are applied in memory and persisted by the background
-  thread, so the event loop never waits on SQLite.
+- the web layer reads (`period`, `daily`, `months`, ...) from memory on its
+  event loop, and makes changes (`adjust`, `update_settings`,
+  `import_state`) from an executor thread: a change is written to SQLite
+  durably first and applied in memory only once it is on disk (`NotSaved`
+  otherwise), so a client told 200 is never told a change that a crash or a
+  failing disk then loses.
 
 One lock guards the memory state and is never held during SQLite or counter
-I/O; a flush copies what changed under the lock and writes it outside.
+I/O; a flush copies what changed under the lock and writes it outside. The
+flush lock orders writes: a change's write and its application in memory
+happen under it, so no routine flush writes the state from before the change
+over it.
 
 Rules worth knowing (they are the documented behaviour, not accidents):
 
