@@ -89,8 +89,12 @@ async def _adjust(request: web.Request) -> dict[str, object]:
 
 
 async def config(request: web.Request) -> web.Response:
-    """`GET /config` for programs: the settings in force and what each one is (the page is `web.pages`)."""
-    known_params(request.query, ())
+    """`GET /config` for programs: the settings in force and what each one is (the page is `web.pages`).
+
+    The page's `adjusted` and `refused` are taken and ignored: the document
+    states them for the operation, so a program sending them is not refused.
+    """
+    known_params(request.query, ("adjusted", "refused"))
     body = {
         "settings": request.app[ACCOUNTANT_KEY].settings(),
         "fields": AccountingConfig.describe(),

@@ -67,7 +67,10 @@ UTF8_NAMES = ("utf-8", "utf8")
 
 
 async def _read_form(request: web.Request) -> dict[str, Any]:
-    posted = await request.post()
+    try:
+        posted = await request.post()
+    except ValueError as exc:  # aiohttp's word for a malformed form: no boundary, a bad part header
+        raise ApiError(400, f"the form body cannot be read: {exc}") from None
     fields: dict[str, Any] = {}
     for name, value in posted.items():
         if name in fields:

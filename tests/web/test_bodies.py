@@ -73,6 +73,14 @@ async def test_unreadable_bodies_are_refused_and_change_nothing(
     assert await state_of(client) == before
 
 
+async def test_a_form_without_its_boundary_is_refused(client: TestClient, openapi: OpenApi) -> None:
+    before = await state_of(client)
+    answer = await send(client, openapi, "POST", "/adjust", "mode=add&bytes=1", 400,
+                        {"Content-Type": "multipart/form-data"})
+    assert answer["error"].startswith("the form body cannot be read: boundary missed")
+    assert await state_of(client) == before
+
+
 @pytest.mark.parametrize(
     ("body", "field", "says"),
     [
