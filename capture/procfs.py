@@ -10,6 +10,7 @@ which answers later look-ups of sockets that existed at scan time for free.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -19,6 +20,19 @@ import psutil
 from capture.model import Owner
 
 _SOCKET_PREFIX = "socket:["
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def readable(text: str) -> str:
+    """A process's name or argument as text anyone can show and store, as `ps` shows it.
+
+    The kernel takes any bytes but NUL in a name and any in an argument; psutil
+    hands undecodable ones over as lone surrogates (surrogateescape), which no
+    UTF-8 writer accepts: the store's flush, a JSON reply, a terminal. They
+    become U+FFFD, and control characters "?", which is what `ps` prints.
+    """
+    decoded = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL.sub("?", decoded)
 
 
 def socket_inodes(pid: int) -> list[int]:
@@ -149,7 +163,9 @@ class ProcessInfo:
                     username = str(proc.uids().real)
         except (psutil.Error, OSError):
             return None
-        found = Owner(pid=pid, name=name, cmdline=cmdline or name, username=username)
+        found = Owner(
+            pid=pid, name=readable(name), cmdline=readable(cmdline or name), username=readable(username)
+        )
         self._cache[pid] = (started, found)
         self._cache.move_to_end(pid)
         while len(self._cache) > self._max:

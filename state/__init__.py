@@ -64,6 +64,9 @@ Public API (everything the web layer needs is exported here)::
     acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
 
 Every bad input raises `ValidationError(field, message)` and changes nothing.
+A change that could not be written durably raises `NotSaved` and is not made:
+`adjust`, `update_settings` and `import_state` block on that write (call them
+from an executor).
 Threshold callbacks run on the accountant's thread (use
 `loop.call_soon_threadsafe`); `ThresholdEvent.to_dict()` gives level,
 period_start, used, cap, percent, time.
@@ -76,6 +79,7 @@ from state.counters import CounterReading, CounterSource, InterfaceCounters, Sys
 from state.history import DailyView
 from state.periods import DateSpan
 from state.records import ThresholdEvent
+from state.store import NotSaved
 from state.validation import ValidationError
 
 __all__ = [
@@ -90,6 +94,7 @@ __all__ = [
     "DailyView",
     "DateSpan",
     "InterfaceCounters",
+    "NotSaved",
     "Subscriber",
     "SystemCounters",
     "ThresholdEvent",

@@ -6,16 +6,21 @@ touch it, and none of them waits for another's slow work:
 - its own background thread reads the kernel counters every
   `poll_interval`, rolls billing periods over, fires threshold events, and
   writes the state to SQLite every `flush_interval` (and right away after a
-  manual change or a threshold event);
+  threshold event);
 - the capture engine's tick thread calls `on_snapshot` with each tick's
   per-process usage;
-- the web layer's event loop reads (`period`, `daily`, `months`, ...) and
-  makes changes (`adjust`, `update_settings`, `import_state`). Reads come from
-  memory; changes are applied in memory and persisted by the background
-  thread, so the event loop never waits on SQLite.
+- the web layer reads (`period`, `daily`, `months`, ...) from memory on its
+  event loop, and makes changes (`adjust`, `update_settings`,
+  `import_state`) from an executor thread: a change is written to SQLite
+  durably first and applied in memory only once it is on disk (`NotSaved`
+  otherwise), so a client told 200 is never told a change that a crash or a
+  failing disk then loses.
 
 One lock guards the memory state and is never held during SQLite or counter
-I/O; a flush copies what changed under the lock and writes it outside.
+I/O; a flush copies what changed under the lock and writes it outside. The
+flush lock orders writes: a change's write and its application in memory
+happen under it, so no routine flush writes the state from before the change
+over it.
 
 Rules worth knowing (they are the documented behaviour, not accidents):
 
@@ -72,14 +77,15 @@ from state.periods import (
 )
 from state.projection import outlook
 from state.records import NOTE_CHARS, AuditEntry, PeriodRecord, StoredState, ThresholdEvent
-from state.store import FlushBatch, Store
+from state.datadir import DataDirUnusable
+from state.store import FlushBatch, MovedAside, NotSaved, Store
 from state.validation import (
     MAX_BYTES,
     ValidationError,
     require_choice,
     require_int,
     require_number,
-    require_str,
+    require_text,
 )
 
 log = logging.getLogger(__name__)
@@ -105,7 +111,6 @@ class _Dirty:
 
     replace_all: bool = False
     periods: set[float] = field(default_factory=set)
-    audit: list[AuditEntry] = field(default_factory=list)
     events: list[ThresholdEvent] = field(default_factory=list)
 
 
@@ -150,6 +155,8 @@ class Accountant:
         self._last_reading: float | None = None
         self._last_flush: float | None = None
         self._flush_error: str | None = None
+        self._unsaved_since: float | None = None
+        self._moved_aside: MovedAside | None = None
         self._reading_error: str | None = None
         self._interfaces: tuple[str, ...] = ()
         self._counter_events: deque[CounterEvent] = deque(maxlen=RECENT_COUNTER_EVENTS)
@@ -187,6 +194,7 @@ class Accountant:
             self._tracking_since = float(since) if isinstance(since, (int, float)) else None
             self._install(stored, now)
             self._store = store
+            self._moved_aside = store.moved_aside
         self.poll()
         self.flush()
         if background:
@@ -245,38 +253,89 @@ class Accountant:
         """Write what changed to SQLite in one transaction; False when that failed.
 
         Blocking: the background thread runs it; call it from an executor
-        otherwise. A failed flush is retried as a full write with the next one;
-        a database found corrupt is moved aside and rewritten from memory.
+        otherwise. A flush that fails for any reason keeps its batch: the next
+        one rewrites the whole state from memory. A database found corrupt is
+        moved aside and rewritten from memory.
         """
         with self._flush_lock:
             if self._store is None:
                 return False
-            now = self._clock()
             with self._lock:
-                batch = self._take_batch(now, everything=False)
-            try:
-                self._store.write(batch)
-            except sqlite3.Error as exc:
-                if not Store.is_corruption(exc):
-                    return self._flush_failed(exc)
-                self._store = self._store.recover(now, str(exc))
-                with self._lock:
-                    batch = self._take_batch(now, everything=True)
-                try:
-                    self._store.write(batch)
-                except sqlite3.Error as again:
-                    return self._flush_failed(again)
-            self._last_flush = now
-            self._flush_error = None
-            return True
+                batch = self._take_batch(self._clock(), everything=False)
+            return self._write(batch) is None
 
-    def _flush_failed(self, exc: sqlite3.Error) -> bool:
+    def _write(self, batch: FlushBatch) -> Exception | None:
+        """Write `batch` (the caller holds the flush lock); the error when it did not land.
+
+        A failure marks the whole state for rewriting, so nothing of the batch,
+        nor of what changed meanwhile, is dropped.
+        """
+        assert self._store is not None
+        now = self._clock()
+        try:
+            self._store.write(batch)
+        except sqlite3.Error as exc:
+            if not Store.says_corrupt(exc):
+                return self._flush_failed(exc)
+            unreadable = self._store.unreadable()
+            if unreadable is not None:
+                return self._flush_failed(
+                    OSError(f"{self._store.path.name} cannot be read: {unreadable} (SQLite says: {exc})")
+                )
+            if not self._store.is_corrupt():
+                return self._flush_failed(exc)
+            try:
+                self._store = self._store.recover(now, str(exc))
+            except DataDirUnusable as unusable:
+                return self._flush_failed(unusable)
+            self._moved_aside = self._store.moved_aside
+            with self._lock:
+                whole = self._take_batch(now, everything=True)
+            try:
+                self._store.write(whole)
+            except Exception as again:
+                return self._flush_failed(again)
+            if batch.durable:
+                self._saved(now)
+                return exc  # the change is not in `whole`: refused, so the client sends it again
+        except Exception as exc:
+            return self._flush_failed(exc)
+        self._saved(now)
+        return None
+
+    def _saved(self, now: float) -> None:
+        if self._unsaved_since is not None:
+            log.info("the traffic state is written again (writes had failed since %s)",
+                     self._iso(self._unsaved_since))
+        self._last_flush = now
+        self._flush_error = None
+        self._unsaved_since = None
+
+    def _flush_failed(self, exc: Exception) -> Exception:
         with self._lock:
             self._dirty.replace_all = True
+        if self._unsaved_since is None:
+            self._unsaved_since = self._clock()
         if str(exc) != self._flush_error:
-            log.error("writing the traffic state failed (%s); retrying with the next flush", exc)
+            if isinstance(exc, sqlite3.Error):
+                log.error("writing the traffic state failed (%s); retrying with the next flush", exc)
+            else:
+                log.exception("writing the traffic state failed; retrying with the next flush")
         self._flush_error = str(exc)
-        return False
+        return exc
+
+    def _save(self, batch: FlushBatch, what: str) -> None:
+        """Write a change a client is about to be told succeeded, before it is applied.
+
+        The caller holds the flush lock (so no routine flush writes the old
+        state over it) and applies the change in memory only after this
+        returns; raises NotSaved, with nothing changed, when it did not land.
+        """
+        if self._store is None:
+            raise NotSaved(what, "accounting has not started")
+        error = self._write(batch)
+        if error is not None:
+            raise NotSaved(what, str(error))
 
     # ---- input -----------------------------------------------------------
 
@@ -320,39 +379,46 @@ class Accountant:
         """Change the current period's counted total by hand; returns the audit entry.
 
         "set" makes the counted total `amount` bytes, "add" adds `amount`
-        (negative subtracts). The counted total never goes below zero.
+        (negative subtracts). The counted total never goes below zero. The
+        change is on disk (NotSaved otherwise) before it is applied: blocking,
+        so call it from an executor.
         """
         require_choice(mode, "mode", ADJUST_MODES)
         require_int(amount, "bytes", minimum=0 if mode == "set" else None)
-        require_str(note, "note", max_length=NOTE_CHARS)
-        with self._lock:
-            now = self._clock()
-            period = self._current
-            old_counted = period.counted
-            new_counted = amount if mode == "set" else old_counted + amount
-            if new_counted < 0:
-                raise ValidationError(
-                    "bytes", f"would make the counted total negative ({new_counted})"
+        require_text(note, "note", max_length=NOTE_CHARS, lines=True)
+        with self._flush_lock:
+            with self._lock:
+                now = self._clock()
+                period = self._current
+                old_counted = period.counted
+                new_counted = amount if mode == "set" else old_counted + amount
+                if new_counted < 0:
+                    raise ValidationError(
+                        "bytes", f"would make the counted total negative ({new_counted})"
+                    )
+                if new_counted > MAX_BYTES:
+                    raise ValidationError("bytes", "makes the counted total too large")
+                entry = AuditEntry(
+                    id=self._audit[-1].id + 1 if self._audit else 1,
+                    time=now,
+                    period_start=period.start,
+                    mode=mode,
+                    amount=amount,
+                    old_offset=period.offset,
+                    new_offset=new_counted - period.metered,
+                    old_counted=old_counted,
+                    new_counted=new_counted,
+                    note=note,
                 )
-            if new_counted > MAX_BYTES:
-                raise ValidationError("bytes", "makes the counted total too large")
-            entry = AuditEntry(
-                id=self._audit[-1].id + 1 if self._audit else 1,
-                time=now,
-                period_start=period.start,
-                mode=mode,
-                amount=amount,
-                old_offset=period.offset,
-                new_offset=new_counted - period.metered,
-                old_counted=old_counted,
-                new_counted=new_counted,
-                note=note,
-            )
-            period.offset = entry.new_offset
-            self._audit.append(entry)
-            self._dirty.audit.append(entry)
-            self._dirty.periods.add(period.start)
-            result = self._audit_json(entry)
+                batch = self._take_batch(now, everything=False, durable=True)
+                batch.periods = [p for p in batch.periods if p.start != period.start]
+                batch.periods.append(dataclasses.replace(_copy(period), offset=entry.new_offset))
+                batch.audit.append(entry)
+            self._save(batch, "the adjustment")
+            with self._lock:
+                period.offset = entry.new_offset
+                self._audit.append(entry)
+                result = self._audit_json(entry)
         log.info(
             "manual adjustment (%s %d): counted total %d -> %d; %s",
             mode,
@@ -361,7 +427,6 @@ class Accountant:
             new_counted,
             note or "no note",
         )
-        self._wake.set()
         return result
 
     def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -381,21 +446,28 @@ class Accountant:
                 raise ValidationError(
                     str(name), "can only be changed in the configuration, with a restart"
                 )
-        with self._lock:
-            config = self._config.updated(changes)
-            base = self._base_config.to_dict()
-            values = config.to_dict()
-            for name in changes:
-                if values[name] == base[name]:
-                    self._overrides.pop(name, None)
-                else:
-                    self._overrides[name] = {"value": values[name], "base": base[name]}
-            self._config = config
-            self._cycle = BillingCycle(config.reset_day, config.reset_hour, config.zone)
-            self._tracker.fallback_speed_bps = config.link_speed_gbit * BITS_PER_GBIT
-            self._events = [self._localized(event) for event in self._events]
-            self._align_current(self._clock())
-            settings = config.to_dict()
+        with self._flush_lock:
+            with self._lock:
+                config = self._config.updated(changes)
+                base = self._base_config.to_dict()
+                values = config.to_dict()
+                overrides = {name: dict(entry) for name, entry in self._overrides.items()}
+                for name in changes:
+                    if values[name] == base[name]:
+                        overrides.pop(name, None)
+                    else:
+                        overrides[name] = {"value": values[name], "base": base[name]}
+                batch = self._take_batch(self._clock(), everything=False, durable=True)
+                batch.meta["settings"] = overrides
+            self._save(batch, "the settings change")
+            with self._lock:
+                self._overrides = overrides
+                self._config = config
+                self._cycle = BillingCycle(config.reset_day, config.reset_hour, config.zone)
+                self._tracker.fallback_speed_bps = config.link_speed_gbit * BITS_PER_GBIT
+                self._events = [self._localized(event) for event in self._events]
+                self._align_current(self._clock())
+                settings = config.to_dict()
         log.info("settings changed: %s", ", ".join(f"{k}={values[k]!r}" for k in changes))
         self._wake.set()
         return settings
@@ -411,10 +483,14 @@ class Accountant:
         """
         now = self._clock()
         parsed = parse_document(doc, config=self._config, now=now)
-        with self._lock:
-            self._install(parsed, now)
-            self._dirty.replace_all = True
-            self._roll_over(now)
+        with self._flush_lock:
+            with self._lock:
+                meta = self._meta()
+            self._save(FlushBatch.whole(parsed, meta, durable=True), "the import")
+            with self._lock:
+                self._install(parsed, now)
+                self._dirty.replace_all = True
+                self._roll_over(now)
         log.info("imported a traffic state document")
         self._wake.set()
         return self.period()
@@ -617,10 +693,12 @@ class Accountant:
             store = self._store
             return {
                 "running": store is not None,
-                "persistent": store.persistent if store is not None else False,
-                "database": str(store.path) if store is not None and store.path else None,
+                "persistent": store is not None and self._flush_error is None,
+                "database": str(store.path) if store is not None else None,
                 "last_flush": self._iso(self._last_flush) if self._last_flush else None,
                 "flush_error": self._flush_error,
+                "unsaved_since": self._iso(self._unsaved_since) if self._unsaved_since else None,
+                "moved_aside": self._moved_aside_view(),
                 "counter_error": self._reading_error,
                 "interfaces": list(self._interfaces),
                 "counting_since": self._iso(self._tracking_since)
@@ -631,6 +709,13 @@ class Accountant:
                     for event in self._counter_events
                 ],
             }
+
+    def _moved_aside_view(self) -> dict[str, Any] | None:
+        """A database moved aside, said for the rest of the period it happened in."""
+        moved = self._moved_aside
+        if moved is None or moved.time < self._current.start:
+            return None
+        return {"moved_to": str(moved.moved_to), "reason": moved.reason, "time": self._iso(moved.time)}
 
     # ---- internals (called with the lock held unless said otherwise) ------
 
@@ -821,24 +906,29 @@ class Accountant:
                 except Exception:
                     log.exception("a threshold event subscriber failed")
 
-    def _take_batch(self, now: float, *, everything: bool) -> FlushBatch:
+    def _meta(self) -> dict[str, Any]:
+        """The store's own keys: the counter baseline the totals were computed from, overrides."""
+        return {
+            "counters": self._tracker.baseline.to_dict() if self._tracker.baseline else None,
+            "settings": {name: dict(entry) for name, entry in self._overrides.items()},
+            "tracking_since": self._tracking_since,
+        }
+
+    def _take_batch(self, now: float, *, everything: bool, durable: bool = False) -> FlushBatch:
         """Copy what changed since the last flush (or everything) into a batch."""
         daily_cutoff = self._daily.prune(local_date(now, self._config.zone))
         minutes_cutoff = self._minutes.prune(now)
         usage, usage_rewrite = self._breakdown.take_changes()
         days = self._daily.take_changes()
         minutes = self._minutes.take_changes()
-        meta = {
-            "counters": self._tracker.baseline.to_dict() if self._tracker.baseline else None,
-            "settings": {name: dict(entry) for name, entry in self._overrides.items()},
-            "tracking_since": self._tracking_since,
-        }
+        meta = self._meta()
         full = everything or self._dirty.replace_all
         periods = [*self._archive, self._current]
         if full:
             batch = FlushBatch(
                 replace_all=True,
                 current_start=self._current.start,
+                durable=durable,
                 periods=[_copy(p) for p in periods],
                 daily={day: (v[0], v[1]) for day, v in self._daily.days.items()},
                 usage=self._breakdown.rows(),
@@ -852,6 +942,7 @@ class Accountant:
             batch = FlushBatch(
                 replace_all=False,
                 current_start=self._current.start,
+                durable=durable,
                 periods=[_copy(p) for p in periods if p.start in self._dirty.periods],
                 daily=days,
                 daily_cutoff=daily_cutoff,
@@ -859,7 +950,7 @@ class Accountant:
                 usage_rewrite=usage_rewrite,
                 minutes=minutes,
                 minutes_cutoff=minutes_cutoff,
-                audit=self._dirty.audit,
+                audit=[],
                 events=self._dirty.events,
                 meta=meta,
             )

@@ -235,7 +235,7 @@ class AccountingConfig:
     def _check(self) -> None:
         """Range and cross-field checks; values already have their types."""
         _positive("cap_gb", self.cap_gb)
-        if self.cap_bytes > MAX_BYTES:
+        if self.cap_gb > MAX_BYTES / DECIMAL_GB or self.cap_bytes > MAX_BYTES:
             raise ValidationError("cap_gb", f"is too large ({self.cap_gb})")
         if self.cap_bytes < 1:
             raise ValidationError("cap_gb", "must be at least one byte")

@@ -38,7 +38,7 @@ from state.validation import (
     require_int,
     require_list,
     require_object,
-    require_str,
+    require_text,
     require_time,
 )
 
@@ -166,7 +166,7 @@ def parse_document(doc: Any, *, config: AccountingConfig, now: float) -> StoredS
     if "exported_at" in top:
         require_time(top["exported_at"], "exported_at")
     if "timezone" in top:
-        require_str(top["timezone"], "timezone", max_length=MAX_LABEL_CHARS)
+        require_text(top["timezone"], "timezone", max_length=MAX_LABEL_CHARS)
     current = _period(top["period"], "period", config, archived=False)
     if current.start > now:
         raise ValidationError("period.start", "lies in the future")
@@ -270,7 +270,7 @@ def _usage(value: Any, path: str, config: AccountingConfig) -> list[UsageRow]:
                 item, where, (*labels, "bytes_sent", "bytes_received"), ("bytes_total",)
             )
             for label in labels:
-                require_str(entry[label], f"{where}.{label}", max_length=MAX_LABEL_CHARS)
+                require_text(entry[label], f"{where}.{label}", max_length=MAX_LABEL_CHARS)
             signed = kind in ("host", "unknown")
             for key in ("bytes_sent", "bytes_received"):
                 require_int(entry[key], f"{where}.{key}", minimum=None if signed else 0)
@@ -313,7 +313,7 @@ def _audit(value: Any, path: str) -> list[AuditEntry]:
                 new_offset=require_int(obj["new_offset"], f"{where}.new_offset", minimum=None),
                 old_counted=counted[0],
                 new_counted=counted[1],
-                note=require_str(obj["note"], f"{where}.note", max_length=NOTE_CHARS),
+                note=require_text(obj["note"], f"{where}.note", max_length=NOTE_CHARS, lines=True),
             )
         )
     return sorted(entries, key=lambda e: e.id)

@@ -8,24 +8,27 @@ at any point leaves a consistent pair and the next start recomputes the period
 totals from the kernel counters: a kill -9 loses at most one flush interval of
 breakdown data and nothing of the period totals. synchronous=NORMAL is enough
 for that (in WAL mode only a power cut can lose the last transactions, and a
-power cut resets the counters anyway).
+power cut resets the counters anyway). What a client is told was accepted
+(adjustments, settings, imports) is rarer and cannot be recounted: it goes in
+a `durable` batch, committed with synchronous=FULL before the answer.
 
 The schema version is SQLite's user_version; `MIGRATIONS[n]` takes a database
 from version n to n + 1, and a new database is built by running them all, so
 the path from the first version is exercised on every fresh start.
 
-A database that cannot be read (garbage, corruption, a schema from a newer
+A database that is damaged (garbage, corruption, a schema from a newer
 version, contents that do not parse) is moved aside with a log line, whatever
 can still be read from it is exported to JSON beside it, and a fresh database is
 started.
 
 An unusable DATA_DIR (not a directory, read-only, full, the database not
-writable) is refused at start with `DataDirUnusable`: `check_data_dir` finds it
-out before capture starts, `Store.open` when it is opened. There is no
-in-memory state at start. Only a store that fails while running and cannot be
-started afresh (`recover`) falls back to an in-memory database and says so in
-`persistent`; what a disk failing while running should lead to is issue 10's
-to decide (faults and hostile input).
+writable or not readable) is refused at start with `DataDirUnusable`:
+`check_data_dir` finds it out before capture starts, `Store.open` when it is
+opened. There is never an in-memory state: a write that fails while running
+(disk full, I/O error) leaves the state in the accountant's memory, which the
+next flush writes whole, and the accountant refuses changes it cannot save.
+An I/O error is not corruption, even when SQLite calls it "malformed": a file
+is moved aside only when it reads to its end and quick_check fails on it.
 """
 
 from __future__ import annotations
@@ -96,6 +99,19 @@ _UNAVAILABLE = {
 """Error codes that say the file cannot be used right now, not that it is broken."""
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _PRIMARY_CODE_MASK = 0xFF
+ROUTINE_SYNC = "NORMAL"
+"""How routine flushes commit (see the module docstring); durable batches use FULL."""
+
+
+class NotSaved(Exception):
+    """A change was refused because it could not be written; nothing of it was applied.
+
+    The web layer answers 503: the client may retry once the store is back.
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what} was not saved, so it was not made: {reason}")
+        self.reason = reason
 
 
 class UnreadableDatabase(Exception):
@@ -107,11 +123,33 @@ class FlushBatch:
     """What one flush writes, copied out of memory under the accountant's lock.
 
     With `replace_all` every table is emptied first and the batch holds the
-    whole state (after an import, a recovery or a failed flush).
+    whole state (after an import, a recovery or a failed flush). A `durable`
+    batch carries a change a client is about to be told succeeded (an
+    adjustment, settings, an import): it is committed with synchronous=FULL,
+    so a power cut right after the answer keeps it.
     """
+
+    @classmethod
+    def whole(cls, stored: StoredState, meta: dict[str, Any], *, durable: bool) -> FlushBatch:
+        """A full rewrite holding `stored` (an imported document), with the store's own `meta`."""
+        assert stored.current is not None, "a whole state has a current period"
+        return cls(
+            replace_all=True,
+            current_start=stored.current.start,
+            durable=durable,
+            periods=[*stored.archive, stored.current],
+            daily={day: (v[0], v[1]) for day, v in stored.daily.items()},
+            usage=list(stored.usage),
+            usage_rewrite=True,
+            minutes={minute: (v[0], v[1]) for minute, v in stored.minutes.items()},
+            audit=list(stored.audit),
+            events=list(stored.events),
+            meta=meta,
+        )
 
     replace_all: bool
     current_start: float
+    durable: bool = False
     periods: list[PeriodRecord] = field(default_factory=list)
     daily: dict[str, tuple[int, int]] = field(default_factory=dict)
     daily_cutoff: str | None = None
@@ -124,24 +162,30 @@ class FlushBatch:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class MovedAside:
+    """A database found corrupt and moved aside: where it went, why, and when."""
+
+    moved_to: Path
+    reason: str
+    time: float
+
+
 class Store:
-    """One SQLite database (a file in DATA_DIR, or memory when that is unusable)."""
+    """The SQLite database in DATA_DIR; `moved_aside` says when a corrupt one was replaced."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
-        self._conn = conn
+    def __init__(self, conn: sqlite3.Connection, path: Path, moved_aside: MovedAside | None = None) -> None:
+        self._conn: sqlite3.Connection | None = conn
         self.path = path
-
-    @property
-    def persistent(self) -> bool:
-        """False when the state lives in memory only and is lost at exit."""
-        return self.path is not None
+        self.moved_aside = moved_aside
 
     @classmethod
     def open(cls, data_dir: Path, now: float) -> tuple[Store, StoredState]:
         """Open (creating or migrating) the database in `data_dir` and load it.
 
-        Raises DataDirUnusable when it cannot be kept there; a database that is
-        unreadable is moved aside and a fresh one started.
+        Raises DataDirUnusable when it cannot be kept there, or cannot be read
+        for an I/O error; a database verified to be corrupt is moved aside and
+        a fresh one started.
         """
         make_data_dir(data_dir)
         path = data_dir / DB_FILE
@@ -157,11 +201,14 @@ class Store:
         except (sqlite3.DatabaseError, UnreadableDatabase) as exc:
             if isinstance(exc, sqlite3.DatabaseError) and _code(exc) in _UNAVAILABLE:
                 raise DataDirUnusable(data_dir, f"cannot use {DB_FILE}: {exc}") from None
+            unreadable = _unreadable(path)
+            if unreadable is not None:
+                raise DataDirUnusable(data_dir, f"cannot read {DB_FILE}: {unreadable}") from None
             return cls._fresh(path, now, str(exc)), StoredState()
 
     @classmethod
     def _fresh(cls, path: Path, now: float, reason: str) -> Store:
-        """Move the unreadable database aside, export what it still holds, start a new one.
+        """Move the corrupt database aside, export what it still holds, start a new one.
 
         Raises DataDirUnusable when that cannot be done.
         """
@@ -169,13 +216,15 @@ class Store:
             moved = _move_aside(path, now)
         except OSError as exc:
             raise DataDirUnusable(
-                path.parent, f"{path.name} is unreadable ({reason}) and cannot be moved aside: {exc.strerror}"
+                path.parent, f"{path.name} is corrupt ({reason}) and cannot be moved aside: {exc.strerror}"
             ) from None
         log.error(
-            "state database %s is unreadable (%s); moved it to %s and started a fresh one",
+            "STATE DATABASE CORRUPT: %s (%s); moved it to %s, exported what it still holds to %s,"
+            " and started a fresh one: the totals and changes kept there are not in the new one",
             path,
             reason,
             moved,
+            moved.with_name(moved.name + ".export.json"),
         )
         _export_readable(moved)
         try:
@@ -188,52 +237,81 @@ class Store:
         except (sqlite3.Error, UnreadableDatabase) as exc:
             conn.close()
             raise DataDirUnusable(path.parent, f"cannot start a fresh {path.name}: {exc}") from None
-        return cls(conn, path)
-
-    @classmethod
-    def _in_memory(cls, reason: str) -> Store:
-        log.error(
-            "%s; keeping the traffic state in memory only: it will not survive a restart",
-            reason,
-        )
-        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        _prepare(conn)
-        return cls(conn, None)
+        return cls(conn, path, MovedAside(moved, reason, now))
 
     def recover(self, now: float, reason: str) -> Store:
-        """A fresh store in place of this one after corruption showed up while running.
+        """A fresh store in place of this one, whose file `is_corrupt` said is damaged.
 
-        When no fresh database can be started the state goes on in memory (and
-        `persistent` says so): the only in-memory state left, until issue 10
-        decides what a disk failing while running should do.
+        Raises DataDirUnusable when no fresh database can be started; this
+        store is closed then and reopens on its next write.
         """
         self.close()
-        if self.path is None:
-            return Store._in_memory(f"in-memory state database failed: {reason}")
-        try:
-            return Store._fresh(self.path, now, reason)
-        except DataDirUnusable as exc:
-            return Store._in_memory(str(exc))
+        return Store._fresh(self.path, now, reason)
 
     @staticmethod
-    def is_corruption(exc: sqlite3.Error) -> bool:
-        """True when the error says the file is damaged (moving it aside is the cure)."""
+    def says_corrupt(exc: sqlite3.Error) -> bool:
+        """True when SQLite calls the file damaged; `is_corrupt` checks before anything is moved."""
         return _code(exc) in _CORRUPT
+
+    def is_corrupt(self) -> bool:
+        """True only when the file reads fine and SQLite's quick_check fails on it.
+
+        A disk that fails reads (EIO) makes SQLite report "malformed" too; moving
+        such a file aside would throw the month away for a fault that a repair
+        or a remount cures, so an unreadable file is never called corrupt.
+        """
+        if self.unreadable() is not None:
+            return False
+        try:
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return False
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        except sqlite3.Error as exc:
+            return _code(exc) in _CORRUPT
+        finally:
+            conn.close()
+        return problems != ["ok"]
+
+    def unreadable(self) -> str | None:
+        """Why the database file cannot be read to its end (an I/O error), or None."""
+        return _unreadable(self.path)
 
     def write(self, batch: FlushBatch) -> None:
         """Apply `batch` in one transaction; on any error nothing of it is applied."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        conn = self._connection()
+        if batch.durable:
+            conn.execute("PRAGMA synchronous=FULL")
         try:
-            _write(conn, batch)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _write(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if batch.durable:
+                conn.execute(f"PRAGMA synchronous={ROUTINE_SYNC}")
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection, or a new one when a failed recovery closed it."""
+        if self._conn is None:
+            conn = _connect(self.path)
+            try:
+                _prepare(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -267,6 +345,17 @@ def _create(path: Path) -> None:
         raise DataDirUnusable(path.parent, f"cannot create {path.name}: {error_text(exc)}") from None
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why the file cannot be read to its end (an I/O error), or None when it reads fine."""
+    try:
+        with path.open("rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except OSError as exc:
+        return error_text(exc)
+    return None
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # One connection, used by whichever thread holds the accountant's flush lock.
     return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -280,7 +369,7 @@ def _code(exc: BaseException) -> int | None:
 def _prepare(conn: sqlite3.Connection) -> None:
     """WAL, integrity check, and migration to SCHEMA_VERSION."""
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={ROUTINE_SYNC}")
     problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
     if problems != ["ok"]:
         raise UnreadableDatabase(f"integrity check failed: {'; '.join(problems[:3])}")

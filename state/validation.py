@@ -10,6 +10,7 @@ names the field instead of a stack trace. The checks take JSON-shaped values
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -61,6 +62,28 @@ def require_str(value: Any, field: str, *, max_length: int) -> str:
     if len(value) > max_length:
         raise ValidationError(field, f"must be at most {max_length} characters long")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def require_text(value: Any, field: str, *, max_length: int, lines: bool = False) -> str:
+    """A string for people to read and the store to keep: no control characters, valid Unicode.
+
+    A lone surrogate cannot be encoded for SQLite (the flush holding it would
+    fail after the client was told 200), NUL cuts C strings short, and other
+    control characters rewrite the terminal or page that shows them. `lines`
+    lets a note keep its tabs and line breaks.
+    """
+    text = require_str(value, field, max_length=max_length)
+    if _SURROGATE.search(text):
+        raise ValidationError(field, "holds a lone surrogate (\\ud800-\\udfff), which is not text")
+    control = (_CONTROL_BUT_BREAKS if lines else _CONTROL).search(text)
+    if control:
+        raise ValidationError(field, f"must not contain control characters (U+{ord(control.group()):04X})")
+    return text
 
 
 def require_choice(value: Any, field: str, choices: Collection[str]) -> str:

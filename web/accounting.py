@@ -78,18 +78,29 @@ def alert(event: ThresholdEvent) -> dict[str, Any]:
 def health(status: dict[str, Any]) -> dict[str, Any]:
     """/health's `accounting` part: `Accountant.status()` and, in `problem`, what is wrong.
 
-    None of these make the service "down" (capture decides that): the period
-    totals keep coming from the kernel counters. But state kept in memory only
-    is lost at exit, and an operator must hear about it here, not only in a log.
+    None of these make the service "unhealthy" (capture decides that): the
+    period totals keep coming from the kernel counters. But while the state
+    cannot be written (`saving` false) every change is refused and what was
+    counted since `unsaved_since` lives in memory only: /health answers 503 so
+    a monitor hears it, not only the log. A corrupt database moved aside is
+    said for the rest of that period.
     """
+    saving = status["running"] and status["persistent"]
+    moved = status["moved_aside"]
     if not status["running"]:
         problem = "accounting is not running"
-    elif not status["persistent"]:
-        problem = "the traffic state is kept in memory only and is lost at exit (DATA_DIR unusable; see the log)"
-    elif status["flush_error"]:
-        problem = f"writing the traffic state failed: {status['flush_error']}"
+    elif not saving:
+        problem = (
+            f"the traffic state cannot be written ({status['flush_error']}) since {status['unsaved_since']}:"
+            " changes are refused, and what was counted since lives in memory until writes succeed"
+        )
     elif status["counter_error"]:
         problem = f"reading the interface counters failed: {status['counter_error']}"
+    elif moved is not None:
+        problem = (
+            f"the state database was corrupt ({moved['reason']}) and was moved to {moved['moved_to']}"
+            f" at {moved['time']}: this period's totals start from then"
+        )
     else:
         problem = None
-    return {**status, "problem": problem}
+    return {**status, "saving": saving, "problem": problem}

@@ -78,7 +78,9 @@ async def _adjust(request: web.Request) -> dict[str, object]:
     wanted = parse_adjustment(fields, form=is_form(request))
     accountant = request.app[ACCOUNTANT_KEY]
     try:
-        entry = accountant.adjust(wanted.mode, wanted.amount, wanted.note)
+        entry = await asyncio.get_running_loop().run_in_executor(
+            None, accountant.adjust, wanted.mode, wanted.amount, wanted.note
+        )
     except ValidationError as exc:
         if exc.field == "bytes" and wanted.unit != "bytes":
             raise ValidationError(wanted.unit, f"{exc.message} (in bytes)") from None
@@ -87,8 +89,12 @@ async def _adjust(request: web.Request) -> dict[str, object]:
 
 
 async def config(request: web.Request) -> web.Response:
-    """`GET /config` for programs: the settings in force and what each one is (the page is `web.pages`)."""
-    known_params(request.query, ())
+    """`GET /config` for programs: the settings in force and what each one is (the page is `web.pages`).
+
+    The page's `adjusted` and `refused` are taken and ignored: the document
+    states them for the operation, so a program sending them is not refused.
+    """
+    known_params(request.query, ("adjusted", "refused"))
     body = {
         "settings": request.app[ACCOUNTANT_KEY].settings(),
         "fields": AccountingConfig.describe(),
@@ -116,7 +122,9 @@ async def update_settings(request: web.Request) -> web.Response:
     """Change live settings: the object's settings are checked together and applied at once."""
     known_params(request.query, ())
     changes = await read_object(request)
-    request.app[ACCOUNTANT_KEY].update_settings(changes)
+    await asyncio.get_running_loop().run_in_executor(
+        None, request.app[ACCOUNTANT_KEY].update_settings, changes
+    )
     return web.json_response(_settings(request))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from state import Accountant, ValidationError
+from state import Accountant, NotSaved, ValidationError
 from web.errors import ApiError
 from web.keys import ACCOUNTANT_KEY, REFUSALS_KEY
 from web.refusals import Refusal
@@ -37,6 +37,8 @@ async def answer(request: web.Request, apply: Callable[[web.Request], Awaitable[
         return _see_other(f"{PAGE}?refused={request.app[REFUSALS_KEY].add(Refusal(exc.field, exc.message))}")
     except ApiError as exc:
         return _see_other(f"{PAGE}?refused={request.app[REFUSALS_KEY].add(Refusal(None, exc.message))}")
+    except NotSaved as exc:
+        return _see_other(f"{PAGE}?refused={request.app[REFUSALS_KEY].add(Refusal(None, str(exc)))}")
     return _see_other(f"{PAGE}?adjusted={result['adjustment']['id']}")
 
 

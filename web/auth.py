@@ -13,8 +13,8 @@ Headers are parsed here rather than by a library so that a malformed one is
 simply "not authenticated". Secrets are compared with `hmac.compare_digest` —
 both basic-auth fields, always, and every token (as SHA-256 digests, so
 neither their lengths nor which one matched shows in the timing). Wrong
-passwords and wrong tokens are rate-limited alike per client address
-(`web.throttle`); absent or malformed credentials are not counted.
+passwords and wrong tokens are rate-limited alike per client address and per
+user name (`web.throttle`); absent or malformed credentials are not counted.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aiohttp.typedefs import Handler, Middleware
 from web.config import ServiceConfig
 from web.credentials import Credentials
 from web.errors import json_error
-from web.throttle import LoginThrottle
+from web.throttle import TOKEN_USER, LoginThrottle
 
 REALM = "trafficmon"
 CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
@@ -127,6 +127,26 @@ def check(request: web.Request, credentials: Credentials) -> tuple[bool | None, 
     return None, "authentication required"
 
 
+MAX_USER_CHARS = 256
+"""A claimed user name is counted by at most this much of it (the table must stay small)."""
+
+
+def claimed_user(request: web.Request) -> str | None:
+    """The name the request logs in as, for counting its failures; None without credentials.
+
+    API tokens have no name: they are counted together under TOKEN_USER.
+    """
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if header is not None:
+        given = parse_basic(header)
+        if given is not None:
+            return given[0].decode("utf-8", "backslashreplace")[:MAX_USER_CHARS]
+        return TOKEN_USER if parse_bearer(header) is not None else None
+    if _is_websocket(request) and subprotocol_token(offered_subprotocols(request)):
+        return TOKEN_USER
+    return None
+
+
 def public_paths(config: ServiceConfig) -> frozenset[str]:
     return frozenset({"/health", "/metrics"} if config.metrics_public else {"/health"})
 
@@ -140,17 +160,19 @@ def auth_middleware(config: ServiceConfig, credentials: Credentials) -> Middlewa
         if request.path in open_paths:
             return await handler(request)
         address = request.remote or ""
-        wait = throttle.retry_after(address)
+        user = claimed_user(request)
+        wait, locked = throttle.retry_after(address, user)
         if wait:
             return json_error(
-                429, f"too many failed logins from {address}; try again in {wait} s", {"Retry-After": str(wait)}
+                429, f"too many failed logins {locked}; try again in {wait} s", {"Retry-After": str(wait)}
             )
         allowed, refusal = check(request, credentials)
         if not allowed:
-            if allowed is False:
-                throttle.failed(address)
+            if allowed is False and user is not None:
+                throttle.failed(address, user)
             return json_error(401, refusal, CHALLENGE)
-        throttle.succeeded(address)
+        if user is not None:
+            throttle.succeeded(address, user)
         return await handler(request)
 
     return authenticate

@@ -3,17 +3,19 @@
 Whatever is wrong with a body — malformed JSON, a type the endpoint does not
 take, a field given twice, a file upload — is an `ApiError(400)` (or 415 for
 a media type the endpoint does not read) before any handler looks at it. Size
-is bounded by `client_max_size` (413) before any of this runs.
+is bounded by `client_max_size` (413) before any of this runs. The JSON itself
+is read by `web.jsontext`, the same reader the WebSocket's messages go through.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from state import ValidationError
 from web.errors import ApiError
+from web.jsontext import JsonRefused, parse_json
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -49,17 +51,26 @@ def is_form(request: web.Request) -> bool:
 
 
 async def _parse_json(request: web.Request) -> Any:
-    text = await request.text()
-    if not text.strip():
-        raise ApiError(400, "the body is empty; send a JSON document")
+    """JSON is UTF-8 (RFC 8259): another declared charset is a 415, whatever the bytes hold."""
+    charset = request.charset
+    if charset is not None and charset.lower().replace("_", "-") not in UTF8_NAMES:
+        raise ApiError(415, f"send JSON as UTF-8 (the body says charset={charset[:40]})")
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        return parse_json(await request.read(), "body")
+    except JsonRefused as exc:
+        if exc.field is not None:
+            raise ValidationError(exc.field, exc.message) from None
+        raise ApiError(400, exc.message) from None
+
+
+UTF8_NAMES = ("utf-8", "utf8")
 
 
 async def _read_form(request: web.Request) -> dict[str, Any]:
-    posted = await request.post()
+    try:
+        posted = await request.post()
+    except ValueError as exc:  # aiohttp's word for a malformed form: no boundary, a bad part header
+        raise ApiError(400, f"the form body cannot be read: {exc}") from None
     fields: dict[str, Any] = {}
     for name, value in posted.items():
         if name in fields:

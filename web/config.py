@@ -312,7 +312,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("METRICS_PUBLIC", "service", "metrics_public", boolean,
             "serve /metrics without authentication"),
     Setting("AUTH_MAX_FAILURES", "service", "auth_max_failures", integer(1, 1_000_000),
-            "wrong logins from one address within AUTH_LOCKOUT before it is refused (429)"),
+            "wrong logins from one address, or at one user name, within AUTH_LOCKOUT before it is refused (429)"),
     Setting("AUTH_LOCKOUT", "service", "auth_lockout", number(1, 86_400),
             "seconds over which wrong logins are counted, and the longest an address waits"),
     Setting("LOG_LEVEL", "service", "log_level", log_level, "DEBUG, INFO, WARNING or ERROR"),

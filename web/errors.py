@@ -3,7 +3,8 @@
 Handlers raise `ApiError` with a message a person can act on; the accounting's
 `ValidationError` (a setting, an adjustment, an imported document refused)
 becomes a 400 whose body also names the refused field in `field`, so a form
-can point at it; aiohttp's own HTTP exceptions (404, 405, 413 from
+can point at it; its `NotSaved` (the change could not be written, so it was
+not made) a 503 with Retry-After; aiohttp's own HTTP exceptions (404, 405, 413 from
 `client_max_size`…) are rendered the same way, keeping their headers (Allow,
 WWW-Authenticate); anything unexpected is logged with its traceback and
 answered with a bare 500.
@@ -17,9 +18,12 @@ from collections.abc import Mapping
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from state import ValidationError
+from state import NotSaved, ValidationError
 
 log = logging.getLogger(__name__)
+
+NOT_SAVED_RETRY_SECONDS = 10
+"""What a client refused with 503 for a change that could not be written is told to wait."""
 
 
 class ApiError(Exception):
@@ -58,6 +62,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(exc.status, exc.message, exc.headers)
     except ValidationError as exc:
         return json_error(400, str(exc), field=exc.field)
+    except NotSaved as exc:
+        return json_error(503, str(exc), {hdrs.RETRY_AFTER: str(NOT_SAVED_RETRY_SECONDS)})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -19,8 +19,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
+from web import accounting
 from web.adjust_form import page_result
-from web.keys import CONFIG_KEY, OPENAPI_KEY
+from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY
 from web.openapi import describe
 from web.queries import MAX_PID
 
@@ -52,7 +53,12 @@ def wants_html(accept: str) -> bool:
 
 
 def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any]:
-    """What every dashboard template gets: its name and the settings its scripts need."""
+    """What every dashboard template gets: its name, the settings its scripts need, the state's health.
+
+    `state` (the accounting part of /health) is rendered into the page's state
+    banner, so a browser without JavaScript learns that changes are refused
+    before it posts one; scripts keep it current.
+    """
     config = request.app[CONFIG_KEY]
     settings = {
         "page": page,
@@ -63,7 +69,8 @@ def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any
         "max_connections": config.ws_max_connections,
         **extra,
     }
-    return {"page": page, "settings": settings}
+    state = accounting.health(request.app[ACCOUNTANT_KEY].status())
+    return {"page": page, "settings": settings, "state": state}
 
 
 @routes.get("/", name="index")

@@ -143,12 +143,14 @@ def capture_problem(snap: Snapshot, now: float) -> str | None:
 def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Status code and body of /health, with the status values seed A documented.
 
-    "unhealthy" (503) while capture is down or not ticking. "degraded" (200)
-    while it serves but a monitor should hear of something: capture's
-    `problems`, or the accounting's `problem` (built by `web.accounting.health`:
-    state kept in memory only, a failed flush or counter read), which never
-    makes the service unhealthy, as the period totals keep coming from the
-    kernel counters. "healthy" otherwise. `reason` says why it is not healthy.
+    "unhealthy" (503) while capture is down or not ticking. "degraded" while
+    it serves but a monitor should hear of something: capture's `problems`, or
+    the accounting's `problem` (built by `web.accounting.health`: the state
+    cannot be written, a counter read failed, a corrupt database was replaced),
+    which never makes the service unhealthy, as the period totals keep coming
+    from the kernel counters. Degraded is 503 while the state cannot be written
+    (changes are refused then), 200 otherwise. "healthy" otherwise. `reason`
+    says why it is not healthy.
     """
     measured = capture_health(snap)
     down = capture_problem(snap, now)
@@ -158,7 +160,8 @@ def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int,
         problems = list(measured["problems"])
         if accounting["problem"] is not None:
             problems.append(accounting["problem"])
-        status, code = ("degraded", 200) if problems else ("healthy", 200)
+        status = "degraded" if problems else "healthy"
+        code = 200 if accounting["saving"] or not accounting["running"] else 503
         reason = "; ".join(problems) or None
     body = {
         "status": status,

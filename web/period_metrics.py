@@ -140,12 +140,12 @@ class PeriodCollector(Collector):
         status = self._accountant.status()
         yield GaugeMetricFamily(
             f"{PREFIX}_accounting_persistent",
-            "1 while the traffic state is written to DATA_DIR; 0 when it lives in memory only.",
+            "1 while the traffic state is saved to DATA_DIR; 0 while writes fail (changes are refused, 503).",
             value=float(status["persistent"]),
         )
         if status["last_flush"] is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_accounting_last_flush_timestamp_seconds",
-                "When the traffic state was last written (Unix time).",
+                "When the traffic state was last saved successfully (Unix time).",
                 value=_timestamp(status["last_flush"]),
             )

@@ -27,7 +27,6 @@ capped, that matters more than the CPU.
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Any
 
@@ -36,6 +35,7 @@ from aiohttp import WSMsgType, web
 from web.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
 from web.errors import ApiError
 from web.hub import Hub
+from web.jsontext import JsonRefused, parse_json
 from web.keys import CONFIG_KEY, HUB_KEY
 from web.queries import Selection
 from web.wsclient import DEFAULT_TOPICS, TOPICS, Client, Subscription
@@ -92,9 +92,9 @@ def _error(message: str) -> dict[str, Any]:
 
 def _handle(hub: Hub, client: Client, text: str) -> None:
     try:
-        message = json.loads(text)
-    except ValueError:
-        hub.reply(client, _error("message is not valid JSON"))
+        message = parse_json(text, "message")
+    except JsonRefused as exc:
+        hub.reply(client, _error(str(exc)))
         return
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         hub.reply(client, _error('message must be a JSON object with a string "type"'))

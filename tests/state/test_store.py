@@ -125,9 +125,12 @@ def test_garbage_file_is_moved_aside_and_a_fresh_database_started(
     moved = [p for p in data_dir.iterdir() if ".corrupt-" in p.name]
     assert [p.name for p in moved] == ["traffic.db.corrupt-20240110T120000Z"]
     assert moved[0].read_bytes() == garbage
-    assert "is unreadable (file is not a database); moved it to" in caplog.text
+    assert "STATE DATABASE CORRUPT" in caplog.text and "(file is not a database); moved it to" in caplog.text
     assert "could not export the old state database" in caplog.text
     assert acc.status()["persistent"] is True
+    assert acc.status()["moved_aside"] == {
+        "moved_to": str(moved[0]), "reason": "file is not a database", "time": "2024-01-10T12:00:00+00:00"
+    }
     clock.now += 60
     counters.add(5 * MB)
     acc.stop()
@@ -169,7 +172,7 @@ def test_partly_damaged_database_is_exported_before_it_is_replaced(
     with caplog.at_level(logging.WARNING):
         fresh = open_accountant()
     # Which check trips first depends on the page layout: either way it is moved aside.
-    assert "traffic.db is unreadable (" in caplog.text
+    assert "STATE DATABASE CORRUPT: " in caplog.text
     assert "integrity check failed" in caplog.text or "disk image is malformed" in caplog.text
     exported = json.loads(next((tmp_path / "data").glob("*.export.json")).read_text())
     periods = exported["tables"]["periods"]

@@ -157,6 +157,38 @@
     banner.hidden = false;
   };
 
+  // ---- the state banner: what /health says is wrong with the accounting, on every page ----
+
+  const HEALTH_REFRESH_MS = 10000;
+  const healthListeners = [];
+
+  // Calls `listener(health)` with every /health answer (`null` when there was none).
+  TM.onHealth = function (listener) {
+    healthListeners.push(listener);
+  };
+
+  // A change made while the state cannot be written is refused: the person
+  // must know before trying, on whichever page they are, not only on the
+  // overview's health card.
+  async function refreshHealth() {
+    const result = await TM.api("GET", "/health");
+    const health = result.data && result.data.accounting ? result.data : null;
+    const banner = document.getElementById("state-banner");
+    const accounting = health && health.accounting;
+    banner.hidden = !(accounting && accounting.problem);
+    if (accounting && accounting.problem) {
+      banner.dataset.level = accounting.saving ? "warning" : "critical";
+      banner.querySelector(".banner-text").textContent =
+        (accounting.saving ? "" : "Changes cannot be saved: ") + accounting.problem;
+    }
+    healthListeners.forEach((listener) => listener(health, result.error));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    refreshHealth();
+    setInterval(refreshHealth, HEALTH_REFRESH_MS);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const banner = document.getElementById("alert-banner");
     banner.querySelector("button").addEventListener("click", () => {

@@ -5,7 +5,6 @@
 (function () {
   const TM = window.TM;
   const settings = TM.settings;
-  const HEALTH_REFRESH_MS = 10000;
   const LONG_REFRESH_MS = 60000;
   const TOP_PROCESSES = 8;
   const LEVELS = ["ok", "warning", "critical", "exceeded"];
@@ -198,12 +197,11 @@
     section: document.getElementById("health"),
 
     // The accounting's own state (database, counters) is only in /health.
-    async refreshAccounting() {
-      const result = await TM.api("GET", "/health");
+    showAccounting(answer, error) {
       const field = this.section.querySelector('[data-field="accounting"]');
-      const accounting = result.data && result.data.accounting;
+      const accounting = answer && answer.accounting;
       if (!accounting) {
-        field.textContent = "unknown (" + (result.error || "no answer") + ")";
+        field.textContent = "unknown (" + (error || "no answer") + ")";
         field.className = "bad";
         return;
       }
@@ -271,8 +269,7 @@
   table.onDesync = () => socket.resubscribe();
 
   rates.init();
-  health.refreshAccounting();
-  setInterval(() => health.refreshAccounting(), HEALTH_REFRESH_MS);
+  TM.onHealth((answer, error) => health.showAccounting(answer, error));
   socket.start();
   TM.overview = { table, socket, rates, gauge };
 })();

@@ -1,0 +1,74 @@
+"""What clients are told while DATA_DIR fails: 503s that say why, never a 200 that will not last.
+
+The accountant runs on an ext4 image the test shuts down (every I/O then
+fails with EIO, as a dying disk does) behind the real app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
+from tests.state.fakes import FakeClock, FakeCounters
+from tests.web.conftest import AUTH, MakeAccountant, MakeClient
+from tests.web.openapi_check import OpenApi
+from web.keys import ACCOUNTANT_KEY
+
+HTML = {**AUTH, "Accept": "text/html"}
+
+
+async def call(client: TestClient, openapi: OpenApi, method: str, path: str, status: int,
+               **kwargs: Any) -> tuple[dict[str, Any], Any]:
+    response = await client.request(method, path, headers={**AUTH, "Accept": "application/json"}, **kwargs)
+    body = await response.json()
+    assert response.status == status, body
+    openapi.check_response(path, method, status, body)
+    return body, response.headers
+
+
+async def metric(client: TestClient, name: str) -> float:
+    text = await (await client.get("/metrics", headers=AUTH)).text()
+    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+async def test_a_failing_disk_is_503_on_health_and_on_every_change(
+    ext4: Ext4Image, make_client: MakeClient, make_accountant: MakeAccountant, openapi: OpenApi,
+    clock: FakeClock, counters: FakeCounters,
+) -> None:
+    client = await make_client(accountant=make_accountant(ext4.mount / "data"))
+    accountant = client.server.app[ACCOUNTANT_KEY]
+    await call(client, openapi, "POST", "/adjust", 200, json={"mode": "add", "bytes": 1000})
+    health, _ = await call(client, openapi, "GET", "/health", 200)
+    assert health["accounting"]["saving"] is True
+    assert 'id="state-banner" class="banner" role="alert" hidden' in await (await client.get("/", headers=HTML)).text()
+
+    ext4.shut_down()
+    clock.now += 60
+    counters.add(5000)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, accountant.poll)
+    assert await loop.run_in_executor(None, accountant.flush) is False
+
+    health, _ = await call(client, openapi, "GET", "/health", 503)
+    assert health["status"] == "degraded"
+    assert health["accounting"]["saving"] is False
+    assert health["reason"].startswith("the traffic state cannot be written (")
+    for method, path, kwargs in (
+        ("POST", "/adjust", {"json": {"mode": "add", "bytes": 7}}),
+        ("PUT", "/api/settings", {"json": {"warning_percent": 60}}),
+    ):
+        body, headers = await call(client, openapi, method, path, 503, **kwargs)
+        assert "was not saved, so it was not made" in body["error"]
+        assert headers["Retry-After"] == "10"
+    assert await metric(client, "trafficmon_accounting_persistent") == 0.0
+    page = await (await client.get("/config", headers=HTML)).text()
+    banner = re.search(r'<div id="state-banner"[^>]*data-level="critical"[^>]*>\s*<span class="banner-text">'
+                       r"Changes cannot be saved: the traffic state cannot be written", page)
+    assert banner, page[:2000]
+    audit, _ = await call(client, openapi, "GET", "/api/audit", 200)
+    assert [entry["bytes"] for entry in audit["audit"]] == [1000]
