@@ -71,9 +71,9 @@ class ServiceConfig:
     max_connections_limit: int = 10_000
     ws_max_msg_size: int = 64 * 1024
     ws_queue: int = 16
-    ws_heartbeat: float = 30.0
+    ws_heartbeat: float = 5.0
     ws_send_timeout: float = 10.0
-    ws_max_clients: int = 100
+    ws_max_clients: int = 500
     ws_max_connections: int = 1000
     ws_sndbuf: int = 256 * 1024
     ws_compress: bool = True
@@ -350,13 +350,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WS_MAX_MSG_SIZE", "service", "ws_max_msg_size", integer(1024, 16 * MIB),
             "largest WebSocket message accepted from a client"),
     Setting("WS_QUEUE", "service", "ws_queue", integer(1, 10_000),
-            "replies and alerts queued per WebSocket client before it is dropped as too slow"),
+            "replies and alerts queued per WebSocket client; its messages wait while it is full, "
+            "and a client that leaves it full for WS_SEND_TIMEOUT is dropped as too slow"),
     Setting("WS_HEARTBEAT", "service", "ws_heartbeat", number(1, 3600),
-            "seconds between WebSocket pings (dead peers are closed)"),
+            "seconds a WebSocket client may stay silent before it is pinged; one that does not answer "
+            "within half of that (a dead peer, or one that does not read) is closed"),
     Setting("WS_SEND_TIMEOUT", "service", "ws_send_timeout", number(0.1, 3600),
             "seconds one send may stall before the client is closed as too slow"),
     Setting("WS_MAX_CLIENTS", "service", "ws_max_clients", integer(1, 100_000),
-            "WebSocket clients served at once"),
+            "WebSocket clients served at once; when full, one stalled a tick or more is evicted "
+            "before a new one is refused"),
     Setting("WS_MAX_CONNECTIONS", "service", "ws_max_connections", integer(1, 1_000_000),
             "connections per WebSocket message; beyond, only the busiest are sent"),
     Setting("WS_SNDBUF", "service", "ws_sndbuf", integer(0, 64 * MIB),

@@ -185,6 +185,27 @@ class Hub:
         if not client.offer_control(encode(message)):
             self.evict(client, f"too slow: more than {self._config.ws_queue} replies unread")
 
+    def make_room(self) -> bool:
+        """A full server's last resort before a 503: evict the client stalled longest, if one is.
+
+        Stalled means a send has waited over a tick for it to read: a client
+        that does not read must not keep one that does out.
+        """
+        now = asyncio.get_running_loop().time()
+        stalled = max(self._clients, key=lambda c: c.stalled_for(now), default=None)
+        if stalled is None or stalled.stalled_for(now) <= self._config.engine.update_interval:
+            return False
+        self.evict(stalled, f"too slow: evicted for a new client after a send waited "
+                            f"{stalled.stalled_for(now):.1f} s")
+        return True
+
+    def gone(self, client: Client, error: BaseException | None) -> None:
+        """The handler's loop ended: say so when it was aiohttp's heartbeat that closed a silent client."""
+        if isinstance(error, TimeoutError) and client in self._clients:
+            self.evicted += 1
+            log.warning("closed WebSocket client %s: %s (it does not read)",
+                        client.transport.get_extra_info("peername"), error)
+
     def evict(self, client: Client, reason: str) -> None:
         if client not in self._clients or client.closing:
             return

@@ -64,7 +64,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                             f'new WebSocket(url, ["{SUBPROTOCOL}", "bearer." + token])')
     if not ws.can_prepare(request).ok:
         raise ApiError(400, "this endpoint only speaks WebSocket (send an Upgrade request)")
-    if hub.full:
+    if hub.full and not hub.make_room():
         raise ApiError(503, f"too many WebSocket clients (at most {config.ws_max_clients})")
     transport = request.transport
     if transport is None:
@@ -77,11 +77,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     client = hub.connect(ws, transport)
     try:
         async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            if not await client.room(config.ws_send_timeout):
+                hub.evict(client, f"too slow: replies unread for {config.ws_send_timeout:g} s")
+                break
             if msg.type is WSMsgType.TEXT:
                 _handle(hub, client, msg.data)
-            elif msg.type is WSMsgType.BINARY:
+            else:
                 hub.reply(client, _error("binary messages are not supported; send JSON text"))
     finally:
+        hub.gone(client, ws.exception())
         await hub.disconnect(client)
     return ws
 

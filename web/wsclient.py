@@ -3,8 +3,11 @@
 Memory per client is bounded whatever the peer does:
 - updates are whole snapshots, so only the newest unsent one is kept (one slot,
   newest wins; a replaced update is counted as skipped);
-- replies and alerts wait in a queue of at most `WS_QUEUE` frames; a client that
-  lets it overflow is evicted;
+- replies and alerts wait in a queue of at most `WS_QUEUE` frames. Replies are
+  back-pressure, not a reason to close: the handler reads the client's next
+  message only once there is room (`room`), so a client that sends a burst of
+  pings gets every pong, a little later; only a client that leaves its replies
+  unread for `WS_SEND_TIMEOUT` is evicted. Alerts overflowing it evict the client;
 - frames are the hub's shared `bytes`, written with `send_frame` (no per-client
   encoding; aiohttp deflates them per client when compression was negotiated,
   see `web.ws`), and aiohttp's writer stops at its own buffer limit until the peer
@@ -56,6 +59,8 @@ class Client:
         self._control: deque[bytes] = deque()
         self._latest: bytes | None = None
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._sending_since: float | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -88,7 +93,19 @@ class Client:
         if len(self._control) >= self._queue_size:
             return False
         self._control.append(frame)
+        if len(self._control) >= self._queue_size:
+            self._drained.clear()
         self._wake.set()
+        return True
+
+    async def room(self, timeout: float) -> bool:
+        """Wait until a reply fits in the queue; False when none did within `timeout` (not reading)."""
+        if len(self._control) < self._queue_size:
+            return True
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+        except TimeoutError:
+            return False
         return True
 
     def stalled_for(self, now: float) -> float:
@@ -98,7 +115,9 @@ class Client:
     def _next_frame(self) -> bytes:
         """Replies and alerts first (they are small and must not be lost), then the update."""
         if self._control:
-            return self._control.popleft()
+            frame = self._control.popleft()
+            self._drained.set()
+            return frame
         frame, self._latest = self._latest, None
         assert frame is not None
         return frame
