@@ -22,11 +22,12 @@ from capture.config import EngineConfig
 from capture.errors import CaptureError
 from capture.flows import IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, Tracker
 from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
-from capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from capture.names import Names
 from capture.netns import enter, entered
 from capture.parse import NON_IP, Parser
 from capture.rates import RateWindow
+from capture.rtnetlink import LinkEvents
 from capture.sources import (
     PACKET_BROADCAST,
     PACKET_MULTICAST,
@@ -47,7 +48,13 @@ _CAPTURED = (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B, LOOP_IN_B)
 _NO_COUNTERS = KernelCounters(0, 0, 0, 0)
 _ETHERNET_HEADER = 14
 _REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Re-open attempts of a failed capture; a link event for it cuts the wait short."""
 _INTERFACE_RESCAN_TICKS = 5
+_STOP_POLL = 0.2
+"""Longest the tick thread waits on link events before it looks whether it is told to stop."""
+_GAPS_KEPT = 20
+_DOWN_KEPT = 1000
+"""Interfaces remembered as down (one that vanished for good stays until others push it out)."""
 
 
 class _Capture:
@@ -93,6 +100,10 @@ class Engine:
         self._captures: dict[str, _Capture] = {}
         self._added: deque[_Capture] = deque()
         self._lost: set[str] = set()  # interfaces whose loss was logged and that have not come back
+        self._gaps: deque[CaptureGap] = deque(maxlen=_GAPS_KEPT)
+        # Interfaces not captured now: since when and why (by name: a default interface that vanished
+        # and came back is a new _Capture, but one gap).
+        self._down: dict[str, tuple[float, str]] = {}
         self._rescan_error: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -296,12 +307,13 @@ class Engine:
     def _ticker(self) -> None:
         enter(self.config.netns)
         kernel = CounterReader()
+        events = self._link_events()
         interval = self.config.update_interval
         last = time.monotonic()
         due = last + interval
         ticks = 0
         try:
-            while not self._stop.wait(max(0.0, due - time.monotonic())):
+            while not self._wait(due, events):
                 now = time.monotonic()
                 due = max(due + interval, now + interval / 10)
                 ticks += 1
@@ -312,6 +324,47 @@ class Engine:
                 last = now
         finally:
             kernel.close()
+            if events is not None:
+                events.close()
+
+    @staticmethod
+    def _link_events() -> LinkEvents | None:
+        """The namespace's link notifications, or None (re-opens then wait for back-off and rescans)."""
+        try:
+            return LinkEvents()
+        except OSError as exc:
+            log.warning("cannot follow link events (%s); a lost interface is re-opened on a back-off", exc)
+            return None
+
+    def _wait(self, until: float, events: LinkEvents | None) -> bool:
+        """Sleep until `until` (monotonic), acting on link events meanwhile; True when told to stop."""
+        while not self._stop.is_set():
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return False
+            if events is None:
+                return self._stop.wait(remaining)
+            ready, _, _ = select.select([events], [], [], min(remaining, _STOP_POLL))
+            if ready:
+                try:
+                    self._on_link_events(events)
+                except Exception:  # a bad event must not stop the ticks
+                    log.exception("handling link events failed")
+        return True
+
+    def _on_link_events(self, events: LinkEvents) -> None:
+        """An interface that is back is re-opened now, not at the end of its back-off."""
+        changed, lost = events.read()
+        mono = time.monotonic()
+        due = False
+        for cap in self._captures.values():
+            if cap.source is None and (lost or changed.get(cap.name)):
+                cap.retry_at = mono
+                cap.failures = 0
+                due = True
+        appeared = any(up and name not in self._captures for name, up in changed.items())
+        if due or lost or appeared:
+            self._maintain_captures(mono, rescan=lost or appeared)
 
     def _tick(self, dt: float, mono: float, kernel: CounterReader, rescan: bool) -> None:
         wall = time.time()
@@ -347,6 +400,7 @@ class Engine:
             errors=tuple(errors),
             truncated=self._parser.truncated,
             last_drop=self._last_drop,
+            gaps=self._current_gaps(),
         )
         self._history.append(HistoryPoint(wall, totals.upload_speed, totals.download_speed))
         snap = Snapshot(
@@ -439,6 +493,14 @@ class Engine:
         moved = sum(k for _c, k in window)
         return sum(c for c, _k in window) / moved if moved > 0 else None
 
+    def _current_gaps(self) -> tuple[CaptureGap, ...]:
+        """The kept gaps, and those still open (interfaces down now), newest last."""
+        ongoing = [
+            CaptureGap(name, since, None, reason)
+            for name, (since, reason) in self._down.items() if name in self._captures
+        ]
+        return (*self._gaps, *sorted(ongoing, key=lambda gap: gap.start))
+
     def _fail(self, cap: _Capture, message: str) -> None:
         """Record a capture failure; the tick thread re-opens with back-off.
 
@@ -448,6 +510,10 @@ class Engine:
         if cap.name not in self._lost:
             self._lost.add(cap.name)
             log.warning("%s; capture resumes when it is back", message)
+        if cap.name not in self._down:
+            self._down[cap.name] = (time.time(), message)
+            while len(self._down) > _DOWN_KEPT:
+                del self._down[next(iter(self._down))]
         # Everything the tick thread decides a re-open by is set before the source goes.
         cap.error = message
         cap.shown = False
@@ -456,10 +522,15 @@ class Engine:
         self._close(cap)
 
     def _resumed(self, cap: _Capture) -> None:
-        """A capture is open again: the one log line of its return, when its loss was logged."""
+        """A capture is open again: its gap is kept for health, and the one log line of its return."""
+        down = self._down.pop(cap.name, None)
+        if down is None:
+            return
+        now = time.time()
+        self._gaps.append(CaptureGap(cap.name, down[0], now, down[1]))
         if cap.name in self._lost:
             self._lost.discard(cap.name)
-            log.info("capture on %s resumed", cap.name)
+            log.info("capture on %s resumed after %.1f s", cap.name, now - down[0])
 
     def _present(self) -> list[str] | None:
         """The default interfaces now; None (and the reason logged once) when they cannot be listed."""
@@ -493,11 +564,11 @@ class Engine:
             except (CaptureError, OSError) as exc:  # OSError: the interface vanished while opening
                 self._fail(cap, str(exc))
                 continue
+            self._resumed(cap)
             cap.error = None
             cap.failures = 0
             cap.measured = False
             self._added.append(cap)
-            self._resumed(cap)
 
 
 def _kernel_delta(cap: _Capture, k: KernelCounters | None) -> int | None:

@@ -166,6 +166,19 @@ cancel out."""
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureGap:
+    """A stretch of time an interface was not captured: from its failure to its re-open (None: still down)."""
+
+    interface: str
+    start: float
+    end: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureHealth:
     """How much the capture can be trusted right now.
 
@@ -175,7 +188,9 @@ class CaptureHealth:
     counts frames whose transport header the snap length cut (their bytes
     still count, on a flow without ports); `malformed` ones were skipped.
     `last_drop` is the wall time of the last tick in which the kernel dropped
-    frames (None: never since the start).
+    frames (None: never since the start). `gaps` are the recent stretches an
+    interface was not captured (what moved then is in the kernel's counters
+    and the cap's totals, not in the per-connection figures), newest last.
     """
 
     running: bool
@@ -190,6 +205,7 @@ class CaptureHealth:
     errors: tuple[str, ...] = ()
     truncated: int = 0
     last_drop: float | None = None
+    gaps: tuple[CaptureGap, ...] = ()
 
     def problems(self, at: float) -> list[str]:
         """Why capture is degraded at wall time `at` (its errors, recent drops, low coverage); [] when it is not.
@@ -211,6 +227,7 @@ class CaptureHealth:
         d = asdict(self)
         d["interfaces"] = list(self.interfaces)
         d["errors"] = list(self.errors)
+        d["gaps"] = [gap.to_dict() for gap in self.gaps]
         return d
 
 

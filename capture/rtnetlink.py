@@ -6,8 +6,12 @@ host end of a veth pair) is told by the link the kernel reports for RTM_GETLINK
 (which interfaces carry a default route). /sys/class/net cannot tell: it shows
 the namespace sysfs was mounted in, not the thread's. A netlink socket belongs
 to the namespace of the thread that opens it, so each call opens its own.
-Built by hand with `struct`, as `capture.sockdiag` is: two dumps do not need a
-netlink library.
+Built by hand with `struct`, as `capture.sockdiag` is: two dumps and one
+multicast group do not need a netlink library.
+
+`LinkEvents` listens to the kernel's link notifications (RTMGRP_LINK), so an
+interface that is deleted and created again is re-opened when it comes back,
+not at the end of a back-off.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTMGRP_LINK = 0x1
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_DUMP = 0x1, 0x2, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -68,6 +73,54 @@ def links() -> list[Link]:
         master = _U32.unpack_from(attrs[IFLA_MASTER])[0] if IFLA_MASTER in attrs else 0
         out.append(Link(index, name, bool(flags & IFF_UP), bool(flags & IFF_LOOPBACK), kind, master))
     return out
+
+
+class LinkEvents:
+    """RTM_NEWLINK / RTM_DELLINK notifications of the namespace of the thread that makes it."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        self._sock.setblocking(False)
+        self._sock.bind((0, RTMGRP_LINK))
+        self._buf = bytearray(_BUFFER)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> tuple[dict[str, bool], bool]:
+        """Links changed since the last read (name -> up; a deleted link is down), and whether events
+        were lost (the kernel's queue overflowed: the caller must look at every link again)."""
+        changed: dict[str, bool] = {}
+        while True:
+            try:
+                n = self._sock.recv_into(self._buf)
+            except BlockingIOError:
+                return changed, False
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    return changed, True
+                raise
+            for mtype, _seq, msg in _messages(self._buf, n):
+                if mtype not in (RTM_NEWLINK, RTM_DELLINK) or len(msg) < _IFINFOMSG.size:
+                    continue
+                flags = _IFINFOMSG.unpack_from(msg)[3]
+                name = _string(dict(_attrs(msg, _IFINFOMSG.size)).get(IFLA_IFNAME, b""))
+                if name:
+                    changed[name] = mtype == RTM_NEWLINK and bool(flags & IFF_UP)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _messages(buf: bytearray, n: int) -> Iterator[tuple[int, int, bytes]]:
+    """(type, sequence number, body) of each netlink message in the first `n` bytes of `buf`."""
+    off = 0
+    while off + _NLMSGHDR.size <= n:
+        length, mtype, _flags, mseq, _pid = _NLMSGHDR.unpack_from(buf, off)
+        if length < _NLMSGHDR.size:
+            return
+        yield mtype, mseq, bytes(buf[off + _NLMSGHDR.size:off + length])
+        off += _align(length)
 
 
 def default_route_interfaces() -> frozenset[int]:
@@ -130,13 +183,7 @@ def _dump(request_type: int, body: bytes) -> Iterator[tuple[int, bytes]]:
         buf = bytearray(_BUFFER)
         while True:
             n = sock.recv_into(buf)
-            off = 0
-            while off + _NLMSGHDR.size <= n:
-                length, mtype, _flags, mseq, _pid = _NLMSGHDR.unpack_from(buf, off)
-                if length < _NLMSGHDR.size:
-                    return
-                msg = bytes(buf[off + _NLMSGHDR.size:off + length])
-                off += _align(length)
+            for mtype, mseq, msg in _messages(buf, n):
                 if mseq != seq:
                     continue
                 if mtype == NLMSG_DONE:
