@@ -18,7 +18,10 @@ place everything that makes a counter go backwards or leap:
   this), so nothing is counted and the new values become the baseline.
 
 Time between readings is measured on CLOCK_BOOTTIME, which keeps running during
-suspend and is immune to wall-clock changes.
+suspend and is immune to wall-clock changes. When the wall clock was stepped
+between two readings (forward or back), the bytes are booked to the last
+boot-clock interval before the reading, in the new wall time: not spread over
+a jump of days they did not take, and never counted twice.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from state.links import LinkFacts, SysfsLinks
 COUNTER_32_RANGE = 2**32
 """A 32-bit counter wraps to zero after this many bytes."""
 
+CLOCK_STEP_SECONDS = 2.0
+"""The wall clock moved this much more (or less) than the boot clock between two readings: it was
+stepped (NTP, an operator, a VM resumed), and the bytes are booked to the boot clock's interval."""
 TIMING_SLACK_SECONDS = 1.0
 """Added to the time between readings in the plausibility check: the counters and
 the clock are not read at the same instant, and a very short interval must not
@@ -174,7 +180,8 @@ class CounterEvent:
 
     `kind` is one of: first (counting starts), selection (the configured
     interfaces changed: counting restarts), reboot, reset, wrap, implausible,
-    new (an interface appeared), gone (an interface disappeared).
+    new (an interface appeared), gone (an interface disappeared), clock (the
+    wall clock was stepped between two readings).
     """
 
     time: float
@@ -313,6 +320,18 @@ class CounterTracker:
             elapsed = reading.uptime - previous.uptime
             since = previous.time
             known = previous.interfaces
+            stepped = (now - previous.time) - elapsed
+            if abs(stepped) > CLOCK_STEP_SECONDS:
+                since = now - elapsed
+                events.append(
+                    CounterEvent(
+                        now,
+                        "",
+                        "clock",
+                        f"the wall clock was stepped {'forward' if stepped > 0 else 'back'} by {abs(stepped):.0f} s"
+                        f" since the last reading; the bytes are booked to the last {elapsed:.0f} s",
+                    )
+                )
         sent = recv = 0
         for name, counters in reading.interfaces.items():
             limit = self._limit(counters, elapsed)
