@@ -14,6 +14,7 @@ connections per message).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp_jinja2
@@ -21,7 +22,8 @@ from aiohttp import hdrs, web
 
 from web import accounting
 from web.adjust_form import page_result
-from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY
+from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
+from web.payloads import capture_problem
 from web.openapi import describe
 from web.queries import MAX_PID
 
@@ -55,9 +57,9 @@ def wants_html(accept: str) -> bool:
 def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any]:
     """What every dashboard template gets: its name, the settings its scripts need, the state's health.
 
-    `state` (the accounting part of /health) is rendered into the page's state
-    banner, so a browser without JavaScript learns that changes are refused
-    before it posts one; scripts keep it current.
+    `banner` is rendered into the page's state banner, so a browser without
+    JavaScript learns that capture is down or changes are refused before it
+    posts one; scripts keep it current.
     """
     config = request.app[CONFIG_KEY]
     settings = {
@@ -69,8 +71,25 @@ def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any
         "max_connections": config.ws_max_connections,
         **extra,
     }
+    return {"page": page, "settings": settings, "banner": state_banner(request)}
+
+
+def state_banner(request: web.Request) -> dict[str, str] | None:
+    """What the state banner says (as `TM.stateBanner` in common.js does from /health), or None.
+
+    Capture down, or the state that cannot be written, comes first: a person
+    about to change something must see it without scrolling, on every page.
+    """
+    snap = request.app[SOURCE_KEY].snapshot()
+    down = capture_problem(snap, time.time())
+    if down is not None:
+        return {"level": "critical", "text": f"Capture is down: {down}"}
     state = accounting.health(request.app[ACCOUNTANT_KEY].status())
-    return {"page": page, "settings": settings, "state": state}
+    if state["problem"] is None:
+        return None
+    if not state["saving"]:
+        return {"level": "critical", "text": f"Changes cannot be saved: {state['problem']}"}
+    return {"level": "warning", "text": state["problem"]}
 
 
 @routes.get("/", name="index")

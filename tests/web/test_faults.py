@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
 from tests.state.fakes import FakeClock, FakeCounters
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
+from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from web.keys import ACCOUNTANT_KEY
 
@@ -72,3 +73,11 @@ async def test_a_failing_disk_is_503_on_health_and_on_every_change(
     assert banner, page[:2000]
     audit, _ = await call(client, openapi, "GET", "/api/audit", 200)
     assert [entry["bytes"] for entry in audit["audit"]] == [1000]
+
+
+async def test_capture_down_is_said_at_the_top_of_every_page(client: TestClient, engine: FakeEngine) -> None:
+    engine.tick(build_snapshot(seq=2, running=False, errors=("eth0: socket closed (ENETDOWN)",)))
+    for path in ("/", "/daily", "/months", "/config", "/processes/1234"):
+        page = await (await client.get(path, headers=HTML)).text()
+        assert re.search(r'<div id="state-banner"[^>]*data-level="critical"[^>]*>\s*<span class="banner-text">'
+                         r"Capture is down: eth0: socket closed \(ENETDOWN\)</span>", page), path

@@ -162,6 +162,15 @@
   const HEALTH_REFRESH_MS = 10000;
   const healthListeners = [];
 
+  // What the state banner says for a /health answer (null: nothing), as web.pages renders it.
+  TM.stateBanner = function (health) {
+    const accounting = health.accounting;
+    if (health.status === "unhealthy") return { level: "critical", text: "Capture is down: " + health.reason };
+    if (!accounting.problem) return null;
+    if (!accounting.saving) return { level: "critical", text: "Changes cannot be saved: " + accounting.problem };
+    return { level: "warning", text: accounting.problem };
+  };
+
   // Calls `listener(health)` with every /health answer (`null` when there was none).
   TM.onHealth = function (listener) {
     healthListeners.push(listener);
@@ -174,12 +183,11 @@
     const result = await TM.api("GET", "/health");
     const health = result.data && result.data.accounting ? result.data : null;
     const banner = document.getElementById("state-banner");
-    const accounting = health && health.accounting;
-    banner.hidden = !(accounting && accounting.problem);
-    if (accounting && accounting.problem) {
-      banner.dataset.level = accounting.saving ? "warning" : "critical";
-      banner.querySelector(".banner-text").textContent =
-        (accounting.saving ? "" : "Changes cannot be saved: ") + accounting.problem;
+    const shown = health && TM.stateBanner(health);
+    banner.hidden = !shown;
+    if (shown) {
+      banner.dataset.level = shown.level;
+      banner.querySelector(".banner-text").textContent = shown.text;
     }
     healthListeners.forEach((listener) => listener(health, result.error));
   }
