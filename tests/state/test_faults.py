@@ -16,38 +16,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from capture.model import Snapshot, Usage
-from state import Accountant, AccountingConfig, NotSaved
+from state import Accountant, NotSaved
 from state.store import DB_FILE
 from tests.filesystems import Ext4Image, Tmpfs, ext4, small_tmpfs  # noqa: F401 - fixtures
 from tests.state.fakes import FakeClock, FakeCounters
 
 MB = 1_000_000
 
-Open = Callable[[Path], Accountant]
-
-
-@pytest.fixture
-def open_on(make_config: Callable[..., AccountingConfig], clock: FakeClock,
-            counters: FakeCounters) -> Iterator[Open]:
-    """Start an accountant on `data_dir` (no background thread: the test polls and flushes)."""
-    started: list[Accountant] = []
-
-    def open_(data_dir: Path) -> Accountant:
-        accountant = Accountant(make_config(data_dir=data_dir, cap_gb=1), clock=clock, counters=counters)
-        accountant.start(background=False)
-        started.append(accountant)
-        return accountant
-
-    yield open_
-    for accountant in started:
-        accountant.stop()
+Open = Callable[..., Accountant]
 
 
 def traffic(acc: Accountant, clock: FakeClock, counters: FakeCounters, sent: int) -> bool:
@@ -68,10 +51,10 @@ def usage_tick(acc: Accountant, rows: int, seq: int) -> None:
 
 
 def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
-    ext4: Ext4Image, open_on: Open, clock: FakeClock, counters: FakeCounters, caplog: pytest.LogCaptureFixture
+    ext4: Ext4Image, open_accountant: Open, clock: FakeClock, counters: FakeCounters, caplog: pytest.LogCaptureFixture
 ) -> None:
     data_dir = ext4.mount / "data"
-    acc = open_on(data_dir)
+    acc = open_accountant(data_dir=data_dir)
     acc.adjust("add", 5 * MB, "before the fault")
     acc.update_settings({"warning_percent": 70})
     assert traffic(acc, clock, counters, 10 * MB)
@@ -98,7 +81,7 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
 
     ext4.remount()
     assert sorted(p.name for p in data_dir.iterdir() if ".corrupt-" in p.name) == []
-    again = open_on(data_dir)
+    again = open_accountant(data_dir=data_dir)
     assert [entry["note"] for entry in again.audit()] == ["before the fault"]
     assert again.settings()["warning_percent"] == 70
     assert again.period()["outbound"] == 19 * MB  # the counters carried what was not saved
@@ -107,10 +90,10 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
 
 
 def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
-    small_tmpfs: Tmpfs, open_on: Open, clock: FakeClock, counters: FakeCounters
+    small_tmpfs: Tmpfs, open_accountant: Open, clock: FakeClock, counters: FakeCounters
 ) -> None:
     data_dir = small_tmpfs.mount / "data"
-    acc = open_on(data_dir)
+    acc = open_accountant(data_dir=data_dir)
     assert traffic(acc, clock, counters, 1 * MB)
     document = acc.export_state()
     small_tmpfs.fill()
@@ -126,16 +109,16 @@ def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
     assert traffic(acc, clock, counters, 1 * MB) is True
     assert acc.status()["persistent"] is True and acc.status()["unsaved_since"] is None
     acc.stop()
-    again = open_on(data_dir)
+    again = open_accountant(data_dir=data_dir)
     assert again.period()["outbound"] == 4 * MB
     assert len(again.hosts(limit=5000)) > 3000 - 100  # the breakdown rows written once there was room
     assert again.import_state(document)["outbound"] == 1 * MB
 
 
 def test_precious_changes_commit_with_synchronous_full(
-    open_on: Open, tmp_path: Path, clock: FakeClock, counters: FakeCounters
+    open_accountant: Open, tmp_path: Path, clock: FakeClock, counters: FakeCounters
 ) -> None:
-    acc = open_on(tmp_path / "data")
+    acc = open_accountant(data_dir=tmp_path / "data")
     statements: list[str] = []
     store: Any = acc._store  # noqa: SLF001 - the one connection, to watch what it runs
     store._conn.set_trace_callback(statements.append)  # noqa: SLF001
