@@ -5,8 +5,11 @@ written to pcap files and read back through the replay's pcap reader; atheris
 then mutates them for RUNS inputs in a subprocess (`tests.parse_fuzz` holds
 the target and its checks). The run fails on any exception that escapes the
 parser and on any input whose result and malformed/truncated counters do not
-tell one story. libFuzzer's seed is fixed (and printed) so a failure
-reproduces; longer runs: `bench/fuzz_parser.py`.
+tell one story. libFuzzer's seed is fixed and printed, but its runs are not
+exactly repeatable (its scheduling takes timing in), so a failure is kept by
+its input: atheris writes it to a crash- file beside the log and prints it
+in base64, and `python -m tests.parse_fuzz TOTALS CRASH_FILE` replays it.
+Longer runs: `bench/fuzz_parser.py`.
 """
 
 from __future__ import annotations
