@@ -47,11 +47,14 @@ async def test_a_failing_disk_is_503_on_health_and_on_every_change(
     health, _ = await call(client, openapi, "GET", "/health", 200)
     assert health["accounting"]["saving"] is True
     assert 'id="state-banner" class="banner" role="alert" hidden' in await (await client.get("/", headers=HTML)).text()
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, accountant.flush) is True
+    saved_at = clock.now
+    assert await metric(client, "trafficmon_accounting_last_flush_timestamp_seconds") == saved_at
 
     ext4.shut_down()
     clock.now += 60
     counters.add(5000)
-    loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, accountant.poll)
     assert await loop.run_in_executor(None, accountant.flush) is False
 
@@ -67,6 +70,7 @@ async def test_a_failing_disk_is_503_on_health_and_on_every_change(
         assert "was not saved, so it was not made" in body["error"]
         assert headers["Retry-After"] == "10"
     assert await metric(client, "trafficmon_accounting_persistent") == 0.0
+    assert await metric(client, "trafficmon_accounting_last_flush_timestamp_seconds") == saved_at  # the last good one
     page = await (await client.get("/config", headers=HTML)).text()
     banner = re.search(r'<div id="state-banner"[^>]*data-level="critical"[^>]*>\s*<span class="banner-text">'
                        r"Changes cannot be saved: the traffic state cannot be written", page)
