@@ -7,14 +7,17 @@ fails with EIO, as a dying disk does) behind the real app.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
-from tests.state.fakes import FakeClock, FakeCounters
+from state.store import DB_FILE
+from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
@@ -85,3 +88,32 @@ async def test_capture_down_is_said_at_the_top_of_every_page(client: TestClient,
         page = await (await client.get(path, headers=HTML)).text()
         assert re.search(r'<div id="state-banner"[^>]*data-level="critical"[^>]*>\s*<span class="banner-text">'
                          r"Capture is down: eth0: socket closed \(ENETDOWN\)</span>", page), path
+
+
+async def test_a_database_moved_aside_is_said_on_health_and_every_page_until_the_period_ends(
+    make_client: MakeClient, make_accountant: MakeAccountant, openapi: OpenApi, tmp_path: Path,
+    clock: FakeClock, counters: FakeCounters,
+) -> None:
+    data_dir = tmp_path / "moved"
+    data_dir.mkdir()
+    (data_dir / DB_FILE).write_bytes(b"\x00not a database\xff" * 1000)
+    client = await make_client(accountant=make_accountant(data_dir))
+    moved_to = next(str(p) for p in data_dir.iterdir() if ".corrupt-" in p.name)
+
+    health, _ = await call(client, openapi, "GET", "/health", 200)
+    said = (f"the state database was corrupt (file is not a database) and was moved to {moved_to}"
+            " at 2024-01-10T12:00:00+00:00: this period's totals start from then")
+    # Degraded but 200: changes are saved again, the totals come from the counters.
+    assert (health["status"], health["reason"], health["accounting"]["problem"]) == ("degraded", said, said)
+    for path in ("/", "/daily", "/months", "/config", "/processes/1234"):
+        page = await (await client.get(path, headers=HTML)).text()
+        banner = re.search(r'<div id="state-banner"[^>]*data-level="warning"[^>]*>\s*'
+                           r'<span class="banner-text">([^<]*)</span>', page)
+        assert banner and html.unescape(banner.group(1)) == said, path
+
+    clock.now = at("2024-02-01 00:01")  # RESET_DAY 1: the next period
+    counters.add(1000)
+    await asyncio.get_running_loop().run_in_executor(None, client.server.app[ACCOUNTANT_KEY].poll)
+    health, _ = await call(client, openapi, "GET", "/health", 200)
+    assert (health["status"], health["accounting"]["problem"]) == ("healthy", None)
+    assert 'id="state-banner" class="banner" role="alert" hidden' in await (await client.get("/", headers=HTML)).text()
