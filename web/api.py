@@ -7,13 +7,14 @@ these still never wait on anything.
 
 from __future__ import annotations
 
+import json
 import time
 
 from aiohttp import web
 
 from state.history import MINUTE
 from web import accounting, payloads
-from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY
+from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY, TICK_BUILDS_KEY
 from web.queries import (
     CONNECTION_SORT_FIELDS,
     PROCESS_SORT_FIELDS,
@@ -49,8 +50,12 @@ async def connections(request: web.Request) -> web.Response:
         sort_fields=CONNECTION_SORT_FIELDS,
         max_limit=request.app[CONFIG_KEY].max_connections_limit,
     )
-    snap = request.app[SOURCE_KEY].snapshot()
-    return web.json_response(payloads.connections(snap, selection, ordering))
+    body = await request.app[TICK_BUILDS_KEY].body(
+        request.app[SOURCE_KEY].snapshot(),
+        ("connections", selection, ordering),
+        lambda snap: json.dumps(payloads.connections(snap, selection, ordering)).encode(),
+    )
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/processes", name="api_processes")

@@ -43,6 +43,7 @@ from web.keys import (
     REFUSALS_KEY,
     REGISTRY_KEY,
     SOURCE_KEY,
+    TICK_BUILDS_KEY,
 )
 from web.metrics import build_registry, metrics_handler
 from web.negotiated import add_program_get
@@ -51,9 +52,12 @@ from web.origins import cors_middleware, csrf_middleware
 from web.period_metrics import PeriodCollector
 from web.refusals import Refusals
 from web.sources import SnapshotSource
+from web.tickbuilds import TickBuilds
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHUTDOWN_REASON = "server shutting down"
+KEPT_BODY_BYTES = 64 * 1024 * 1024
+"""Bodies of one tick kept for the requests that repeat them: about ten of the largest list there is."""
 
 
 def create_app(
@@ -92,6 +96,7 @@ def create_app(
     app[OPENAPI_KEY] = load_document()
     app[REGISTRY_KEY] = registry
     app[REFUSALS_KEY] = Refusals()
+    app[TICK_BUILDS_KEY] = TickBuilds(KEPT_BODY_BYTES)
 
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
     env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)
@@ -143,13 +148,14 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:
-    """Route engine ticks into the hub for as long as the app runs."""
+    """Route engine ticks into the hub for as long as the app runs; then stop the builder thread."""
     hub = app[HUB_KEY]
     hub.attach(asyncio.get_running_loop())
     app[SOURCE_KEY].subscribe(hub.on_tick)
     yield
     hub.detach()
     await hub.close_all(WSCloseCode.GOING_AWAY, SHUTDOWN_REASON)
+    await asyncio.get_running_loop().run_in_executor(None, app[TICK_BUILDS_KEY].close)
 
 
 async def _close_websockets(app: web.Application) -> None:

@@ -2,9 +2,13 @@
 
 The engine calls `on_tick` from its own thread. Ticks are coalesced on their
 way into the event loop (a slow loop publishes the newest snapshot, it does not
-queue every one), then `publish` builds one frame per distinct subscription —
-most clients share the default one, so most ticks are serialised exactly once —
-and hands the same `bytes` to every client's outbox (`web.wsclient`). A client
+queue every one), then one frame is built per distinct subscription — most
+clients share the default one, so most ticks are serialised exactly once — in
+the hub's builder thread, not on the loop (picking the busiest 1,000 of 100,000
+connections and serialising them is a tenth of a second the loop would not
+serve anyone), and the same `bytes` go to every client's outbox
+(`web.wsclient`). One build at a time: a tick that arrives during one waits,
+and only the newest waiting tick is built. A client
 whose send has stalled longer than `WS_SEND_TIMEOUT`, or whose reply queue
 overflows, is closed with TRY_AGAIN_LATER and a reason, never buffered for.
 
@@ -17,6 +21,7 @@ clients that join or missed a frame.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 
 FILTERED_TOPICS = frozenset({"connections", "processes", "table"})
 _NO_SELECTION = Selection()
+Wanted = tuple[Subscription, bool]
+"""A frame a tick needs: a distinct subscription, and whether its table part is a keyframe."""
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
@@ -108,6 +115,10 @@ class Hub:
         self._pending: Snapshot | None = None
         self._closing_tasks: set[asyncio.Task[None]] = set()
         self._tables: dict[Subscription, TableStream] = {}
+        self._builder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ws-frames")
+        self._building: asyncio.Task[None] | None = None
+        self._waiting: Snapshot | None = None
+        self._initial: tuple[Snapshot, bytes] | None = None
         self.ticks = 0
         self.frames_built = 0
         self.evicted = 0
@@ -120,10 +131,12 @@ class Hub:
             self._loop = loop
 
     def detach(self) -> None:
-        """Ignore ticks from now on (the engine has no unsubscribe)."""
+        """Ignore ticks from now on (the engine has no unsubscribe); a build under way still goes out."""
         with self._lock:
             self._loop = None
             self._pending = None
+        self._waiting = None
+        self._builder.shutdown(wait=False)
 
     def on_tick(self, snap: Snapshot) -> None:
         """Engine thread: hand the newest snapshot to the loop, at most one hop pending."""
@@ -143,8 +156,25 @@ class Hub:
     def _take_pending(self) -> None:
         with self._lock:
             snap, self._pending = self._pending, None
-        if snap is not None:
-            self.publish(snap)
+        if snap is None:
+            return
+        if self._building is not None:
+            self._waiting = snap
+            return
+        self._building = asyncio.get_running_loop().create_task(self._publish_off_loop(snap))
+
+    async def _publish_off_loop(self, snap: Snapshot | None) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while snap is not None:
+                self.ticks += 1
+                self._evict_stalled()
+                wanted = self._wanted()
+                frames = await loop.run_in_executor(self._builder, self._build_frames, snap, wanted)
+                self._fan_out(frames)
+                snap, self._waiting = self._waiting, None
+        finally:
+            self._building = None
 
     # -- clients -----------------------------------------------------------
 
@@ -164,11 +194,18 @@ class Hub:
     def connect(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Client:
         """Register a prepared socket; its first frame is the `initial` message."""
         client = Client(ws, transport, self._config.ws_queue)
-        view = TickView(self._source.snapshot(), self._traffic, self._config.ws_max_connections)
-        client.offer_control(encode(view.message("initial", client.subscription)))
+        client.offer_control(self._initial_frame())
         self._clients.add(client)
         client.start()
         return client
+
+    def _initial_frame(self) -> bytes:
+        """Every client starts on the default subscription: its first frame is built once per tick, not per client."""
+        snap = self._source.snapshot()
+        if self._initial is None or self._initial[0] is not snap:
+            view = TickView(snap, self._traffic, self._config.ws_max_connections)
+            self._initial = (snap, encode(view.message("initial", Subscription())))
+        return self._initial[1]
 
     async def disconnect(self, client: Client) -> None:
         if client in self._clients:
@@ -220,7 +257,9 @@ class Hub:
         task.add_done_callback(self._closing_tasks.discard)
 
     async def close_all(self, code: WSCloseCode, reason: str) -> None:
-        """Close every client (GOING_AWAY on shutdown) and wait for pending evictions."""
+        """Close every client (GOING_AWAY on shutdown) and wait for pending evictions and the last build."""
+        if self._building is not None:
+            await asyncio.gather(self._building, return_exceptions=True)
         clients = list(self._clients)
         timeout = min(self._config.ws_send_timeout, 5.0)
         await asyncio.gather(*(c.close(code, reason, timeout) for c in clients), return_exceptions=True)
@@ -230,30 +269,53 @@ class Hub:
     # -- publishing ------------------------------------------------------
 
     def publish(self, snap: Snapshot) -> None:
-        """Fan one tick out: one frame per distinct subscription, the same bytes to each client."""
+        """Fan one tick out at once, built on the calling thread (the engine's ticks use the builder)."""
         self.ticks += 1
         self._evict_stalled()
+        self._fan_out(self._build_frames(snap, self._wanted()))
+
+    def _wanted(self) -> set[Wanted]:
+        """Which frames this tick needs: each distinct subscription, as a table delta or a keyframe.
+
+        Read on the loop, before the build. Until the build is handed out a
+        client's pending update can only be sent (nothing else offers
+        updates), so one that needed a keyframe still gets one, harmlessly.
+        """
+        wanted = set()
+        for client in self._clients:
+            sub = client.subscription
+            if sub.topics & DATA_TOPICS:
+                wanted.add((sub, "table" in sub.topics and (client.needs_keyframe or client.update_pending)))
+        return wanted
+
+    def _build_frames(self, snap: Snapshot, wanted: set[Wanted]) -> dict[Wanted, bytes]:
+        """One frame per wanted (subscription, keyframe); the only code that advances the table streams."""
         view = TickView(snap, self._traffic, self._config.ws_max_connections)
-        deltas = self._advance_tables(view)
-        frames: dict[tuple[Subscription, bool], bytes] = {}
+        deltas = self._advance_tables(view, {sub for sub, _ in wanted if "table" in sub.topics})
+        frames = {}
+        for sub, keyframe in wanted:
+            table = None
+            if "table" in sub.topics:
+                table = self._tables[sub].keyframe() if keyframe else deltas[sub]
+            frames[(sub, keyframe)] = encode(view.message("update", sub, table))
+        self.frames_built += len(frames)
+        return frames
+
+    def _fan_out(self, frames: dict[Wanted, bytes]) -> None:
+        """The same bytes to every client of a subscription; one that subscribed anew during the build waits a tick."""
         for client in list(self._clients):
             sub = client.subscription
-            if not sub.topics & DATA_TOPICS:
-                continue
             keyframe = "table" in sub.topics and (client.needs_keyframe or client.update_pending)
             frame = frames.get((sub, keyframe))
+            if frame is None and not keyframe:
+                frame = frames.get((sub, True))  # its pending update went out during the build
             if frame is None:
-                table = None
-                if "table" in sub.topics:
-                    table = self._tables[sub].keyframe() if keyframe else deltas[sub]
-                frame = frames[(sub, keyframe)] = encode(view.message("update", sub, table))
-                self.frames_built += 1
+                continue
             client.needs_keyframe = False
             client.offer_update(frame)
 
-    def _advance_tables(self, view: TickView) -> dict[Subscription, dict[str, Any]]:
+    def _advance_tables(self, view: TickView, wanted: set[Subscription]) -> dict[Subscription, dict[str, Any]]:
         """Advance the table stream of every subscription that has one; drop unused streams."""
-        wanted = {c.subscription for c in self._clients if "table" in c.subscription.topics}
         for gone in self._tables.keys() - wanted:
             del self._tables[gone]
         deltas = {}

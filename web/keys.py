@@ -13,6 +13,7 @@ from web.credentials import Credentials
 from web.hub import Hub
 from web.refusals import Refusals
 from web.sources import SnapshotSource
+from web.tickbuilds import TickBuilds
 
 CONFIG_KEY = web.AppKey("config", ServiceConfig)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)
@@ -22,3 +23,4 @@ HUB_KEY = web.AppKey("hub", Hub)
 OPENAPI_KEY = web.AppKey[dict[str, Any]]("openapi")
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
 REFUSALS_KEY = web.AppKey("adjust_form_refusals", Refusals)
+TICK_BUILDS_KEY = web.AppKey("tick_builds", TickBuilds)
