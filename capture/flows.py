@@ -78,6 +78,11 @@ class _Conn:
     state: str = "UNKNOWN"
     how: str = "none"
     closed_at: float | None = None
+    shown: Connection | None = None
+    """The record last published, handed out again while nothing in it moved (see `_shown`)."""
+    shown_as: tuple | None = None
+    names: tuple[str, str, str] | None = None
+    """id, local and remote as text: made once, the key never changes."""
 
 
 @dataclass(slots=True)
@@ -174,7 +179,7 @@ class Tracker:
         attribution.expire(set(self.conns))
         return TickResult(
             connections=tuple(
-                _publish(c, self.names(c.key[3]) if self.names else None)
+                _shown(c, self.names(c.key[3]) if self.names else None)
                 for c in self.conns.values() if c.key[0] != NON_IP
             ),
             processes=self._publish_processes(dt, mono),
@@ -284,23 +289,46 @@ def _usage_key(c: _Conn) -> tuple:
     return (c.owner.name, c.owner.cmdline, c.owner.pid, remote, t)
 
 
-def _publish(c: _Conn, remote_name: str | None) -> Connection:
-    proto, lip, lport, rip, rport = c.key
+def _shown(c: _Conn, remote_name: str | None) -> Connection:
+    """`c`'s record for this tick: the last one again when nothing in it moved.
+
+    After a flood most flows are idle, and making 100,000 records a tick (text
+    addresses and all) held the interpreter for most of a second, every tick;
+    comparing what a record shows costs a small part of that.
+    """
+    upload, download = c.rate.upload, c.rate.download
+    shows = (c.last_seen, c.sent, c.received, upload, download, c.state, c.closed_at is None, c.owner, c.how,
+             c.iface, remote_name)
+    if c.shown is None or shows != c.shown_as:
+        c.shown, c.shown_as = _publish(c, upload, download, remote_name), shows
+    return c.shown
+
+
+def _names(c: _Conn) -> tuple[str, str, str]:
+    if c.names is None:
+        proto, lip, lport, rip, rport = c.key
+        has_ports = proto in (6, 17, 132, 136)
+        local = format_endpoint(lip, lport) if has_ports else format_ip(lip)
+        remote = format_endpoint(rip, rport) if has_ports else format_ip(rip)
+        c.names = (f"{transport_name(proto)}-{local}-{remote}", local, remote)
+    return c.names
+
+
+def _publish(c: _Conn, upload: float, download: float, remote_name: str | None) -> Connection:
+    proto, lip = c.key[0], c.key[1]
     o = c.owner
     family = "ipv6" if len(lip) == 16 else "ipv4"
-    has_ports = proto in (6, 17, 132, 136)
-    local = format_endpoint(lip, lport) if has_ports else format_ip(lip)
-    remote = format_endpoint(rip, rport) if has_ports else format_ip(rip)
+    key, local, remote = _names(c)
     return Connection(
-        id=f"{transport_name(proto)}-{local}-{remote}",
+        id=key,
         local_addr=local,
         remote_addr=remote,
         protocol=socket_type(proto),
         state=c.state,
         process_name=o.name if o else "unknown",
         pid=o.pid if o else None,
-        upload_speed=c.rate.upload,
-        download_speed=c.rate.download,
+        upload_speed=upload,
+        download_speed=download,
         duration=max(0.0, c.last_seen - c.first_seen),
         bytes_sent=c.sent,
         bytes_received=c.received,

@@ -168,3 +168,23 @@ def test_coverage_pairs_late_frames_with_the_tick_that_counted_them():
         assert cover(100, 100) == 1.0  # ...leaves the window with its tick
     finally:
         eng.stop()
+
+
+def test_an_idle_flow_keeps_its_record_and_one_that_moves_gets_a_new_one():
+    """Records are made again only when a figure in them moved (100,000 idle flows after a flood)."""
+    t, attr = make()
+    attr.owners[KEY] = Resolution(OWNER, "ESTABLISHED")
+    t.tick({KEY: entry(out_b=1000, out_p=1), UDP_KEY: entry(in_b=300, in_p=1)}, 1.0, 100.0, 10.0, attr, {})
+    draining = t.tick({}, 1.0, 101.0, 11.0, attr, {})  # the speed window slides past the bytes
+    quiet = t.tick({}, 1.0, 102.0, 12.0, attr, {})
+    assert [c.upload_speed + c.download_speed for c in draining.connections] == [0.0, 0.0]
+    assert all(a is b for a, b in zip(draining.connections, quiet.connections, strict=True))
+
+    moved = t.tick({KEY: entry(in_b=500, in_p=1)}, 1.0, 103.0, 13.0, attr, {})
+    tcp, udp = moved.connections
+    assert tcp is not quiet.connections[0] and udp is quiet.connections[1]
+    assert (tcp.bytes_sent, tcp.bytes_received, tcp.download_speed, tcp.last_seen) == (1000, 500, 500.0, 103.0)
+    attr.owners[UDP_KEY] = Resolution(OWNER, "NONE")  # found late: same bytes, another owner
+    found = t.tick({}, 1.0, 104.0, 14.0, attr, {})
+    assert found.connections[1] is not udp and (found.connections[1].pid, found.connections[1].bytes_received) == (
+        4242, 300)
