@@ -33,6 +33,12 @@ class EngineConfig:
     `resolve_queue` addresses waiting for a worker (beyond, they are asked for
     again on a later tick); `resolve_cache` names and failures remembered (the
     least recently asked for forgotten first).
+    `flow_memory_bytes` bounds the memory the flow table may grow to (at
+    `capture.flows.BYTES_PER_FLOW` a flow: 128 MiB is about 42,000 flows, far
+    more than a host's own connections, and what a scan or flood can push it
+    to); the flows beyond are folded into their process and unknown totals.
+    `max_flows` bounds the distinct flows of one tick the sniffer adds up
+    (beyond, a tick's new flows share one per protocol).
     """
 
     interfaces: tuple[str, ...] = ()
@@ -45,6 +51,7 @@ class EngineConfig:
     capture_filter: str | None = None
     netns: str | None = None
     max_flows: int = 200_000
+    flow_memory_bytes: int = 128 * 1024 * 1024
     rcvbuf_bytes: int = 32 * 1024 * 1024
     coverage_window: float = 10.0
     resolve_names: bool = False

@@ -20,7 +20,7 @@ from dataclasses import replace
 from capture.attribution import Attribution, FlowKey
 from capture.config import EngineConfig
 from capture.errors import CaptureError
-from capture.flows import IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, Tracker
+from capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
 from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
 from capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from capture.names import Names
@@ -113,7 +113,14 @@ class Engine:
             if config.resolve_names else None
         )
         self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout,
-                                names=self._names.name if self._names else None)
+                                names=self._names.name if self._names else None,
+                                flow_limit=max(1, config.flow_memory_bytes // BYTES_PER_FLOW))
+        self._tick_flows = min(config.max_flows, self._tracker.flow_limit or config.max_flows)
+        """Distinct flows one tick adds up at most: no more than the table keeps, so that a flood's
+        new flows cannot grow the tick's own dicts (and the tracker before it folds) past the bound."""
+        self._folded_seen = 0
+        self._folding_since: int | None = None
+        """Flows folded and packets overflowed when folding began (None: not folding): a flood is logged once."""
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
         coverage_ticks = max(1, round(config.coverage_window / config.update_interval))
@@ -243,6 +250,7 @@ class Engine:
         local = self._local
         ifc = cap.counters
         iface = cap.name
+        most = self._tick_flows
         new: list[FlowKey] = []
         with self._lock:
             flows = self._flows
@@ -289,8 +297,8 @@ class Engine:
                     continue
                 e = flows.get(key)
                 if e is None:
-                    if len(flows) >= self.config.max_flows:
-                        key = (proto, b"", 0, b"", 0)
+                    if len(flows) >= most:
+                        key = (proto, OVERFLOW, 0, OVERFLOW, 0)
                         e = flows.get(key)
                     if e is None:
                         e = flows[key] = [0, 0, 0, 0, 0, 0, iface]
@@ -374,6 +382,7 @@ class Engine:
         self._maintain_captures(mono, rescan)
         states = self._attribution.request_states()
         result = self._tracker.tick(deltas, dt, wall, mono, self._attribution, states)
+        self._log_folding()
         drops = self._drops
         interfaces, totals, coverage = self._interfaces(dt, kernel.read())
         if self._drops > drops:
@@ -401,6 +410,10 @@ class Engine:
             truncated=self._parser.truncated,
             last_drop=self._last_drop,
             gaps=self._current_gaps(),
+            flows=len(self._tracker.conns),
+            flow_limit=self._tracker.flow_limit or 0,
+            flows_folded=self._tracker.folded,
+            overflow_packets=self._tracker.overflow_packets,
         )
         self._history.append(HistoryPoint(wall, totals.upload_speed, totals.download_speed))
         snap = Snapshot(
@@ -423,6 +436,22 @@ class Engine:
                 callback(snap)
             except Exception:
                 log.exception("snapshot subscriber failed")
+
+    def _log_folding(self) -> None:
+        """Say when the flow table reaches its bound, and how many flows were folded once it is below again."""
+        tracker = self._tracker
+        limit = tracker.flow_limit or 0
+        folded_now = tracker.folded + tracker.overflow_packets
+        if self._folding_since is None and folded_now > self._folded_seen:
+            self._folding_since = self._folded_seen
+            log.warning("more flows than the flow bound keeps (%d flows: FLOW_MEMORY_BYTES=%d, at most %d new "
+                        "a tick): folding the least active into their process and unknown totals",
+                        limit, self.config.flow_memory_bytes, self._tick_flows)
+        elif self._folding_since is not None and folded_now == self._folded_seen and len(tracker.conns) < limit:
+            log.warning("the flow table is below its bound again: %d flows (or packets of new flows) folded",
+                        folded_now - self._folding_since)
+            self._folding_since = None
+        self._folded_seen = folded_now
 
     def _interfaces(self, dt: float, kernel: dict[str, KernelCounters]) -> tuple[tuple[InterfaceStats, ...], Totals, float | None]:
         """Per-interface figures, totals, and coverage over the last `coverage_window`.

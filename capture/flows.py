@@ -8,6 +8,7 @@ process when one is found, so no byte is dropped or counted twice.
 
 from __future__ import annotations
 
+import heapq
 import socket
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,19 @@ OUT_B, OUT_P, IN_B, IN_P, LOCAL_B, LOCAL_P, IFACE = range(7)
 _PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 136: "UDPLite", 132: "SCTP", 47: "GRE", 50: "ESP"}
 _SOCKET_TYPES = {6: "SOCK_STREAM", 17: "SOCK_DGRAM"}
 _CLOSED_TCP = {"TIME_WAIT", "CLOSE", "CLOSED"}
+OVERFLOW = b""
+"""The addresses of the one flow per protocol that a tick's new flows beyond the sniffer's bound share.
+
+Its bytes count (in the unknown bucket of its transport, as no socket is
+ever found for it); it is not listed as a connection, having no endpoints.
+Non-IP flows have no addresses either, but a protocol of NON_IP."""
+BYTES_PER_FLOW = 3200
+"""What one more flow adds to the service's resident memory, as measured by bench/flows.py.
+
+Its connection state and speed window, its published record and the text in
+it, its attribution entry, and its share of what the web layer builds per
+tick; tests/test_flow_bound.py checks it against a real service (within 25 %).
+A memory bound (EngineConfig.flow_memory_bytes) becomes a flow count with it."""
 
 
 def protocol_name(proto: int) -> str:
@@ -125,6 +139,12 @@ class Tracker:
     """The remote's reverse-DNS name, from a cache that never waits (`capture.names`); None: no names."""
     socket_gone_after: float = 3.0
     """Seconds a quiet TCP flow whose socket the kernel no longer lists keeps its state before it reads CLOSED."""
+    flow_limit: int | None = None
+    """Flows kept at most (None: no bound); beyond, the least valuable are folded (`_fold_excess`)."""
+    folded: int = 0
+    """Flows folded since the start."""
+    overflow_packets: int = 0
+    """Packets of new flows the sniffer had no room for in their tick (see OVERFLOW), since the start."""
 
     def tick(self, deltas: dict[FlowKey, list], dt: float, wall: float, mono: float,
              attribution: Attribution, states: dict[FlowKey, str]) -> TickResult:
@@ -141,6 +161,8 @@ class Tracker:
             c.tick_sent += sent
             c.tick_received += e[IN_B]
             c.last_seen, c.last_active, c.iface, c.closed_at = wall, mono, e[IFACE], None
+            if key[1] == OVERFLOW and key[0] != NON_IP:
+                self.overflow_packets += e[OUT_P] + e[IN_P] + e[LOCAL_P]
             if c.owner is None:
                 self._adopt(c, attribution, usage)
             acc = self._acc_of(c)
@@ -159,13 +181,14 @@ class Tracker:
                 u = usage[_usage_key(c)]
                 u[0] += e[OUT_B]
                 u[1] += e[IN_B]
+        self._fold_excess()
 
         retry: list[FlowKey] = []
         gone: list[FlowKey] = []
         for key, c in self.conns.items():
             c.rate.add(dt, c.tick_sent, c.tick_received)
             c.tick_sent = c.tick_received = 0
-            if c.owner is None and key[0] != NON_IP:
+            if c.owner is None and key[0] != NON_IP and key[1] != OVERFLOW:
                 self._adopt(c, attribution, usage)
                 if c.owner is None and mono - c.last_active < self.idle_timeout:
                     retry.append(key)
@@ -180,7 +203,7 @@ class Tracker:
         return TickResult(
             connections=tuple(
                 _shown(c, self.names(c.key[3]) if self.names else None)
-                for c in self.conns.values() if c.key[0] != NON_IP
+                for c in self.conns.values() if c.key[0] != NON_IP and c.key[1] != OVERFLOW
             ),
             processes=self._publish_processes(dt, mono),
             unknown=self._publish_unknown(dt),
@@ -191,6 +214,26 @@ class Tracker:
             bytes_attributed=self.bytes_attributed,
             bytes_unknown=self.bytes_unknown,
         )
+
+    def _fold_excess(self) -> None:
+        """Forget the flows beyond `flow_limit`, closed ones first, then one- or two-packet ones, then the quietest.
+
+        Folding loses no byte: a flow's bytes are in its process's (or its
+        transport's unknown bucket's) totals and in the tick's usage the moment
+        they are counted; only its own record goes. A folded flow that moves
+        again comes back as a new one. The order keeps what an operator is
+        looking at in a flood: a scan's single packets go before the idle SSH
+        session that was there first.
+        """
+        if self.flow_limit is None:
+            return
+        excess = len(self.conns) - self.flow_limit
+        if excess <= 0:
+            return
+        conns = self.conns
+        for key in heapq.nsmallest(excess, conns, key=lambda k: _fold_order(conns[k])):
+            del conns[key]
+        self.folded += excess
 
     def _acc_of(self, c: _Conn) -> _Acc:
         if c.owner is None:
@@ -279,6 +322,10 @@ class Tracker:
             acc.tick_sent = acc.tick_received = 0
             out.append(UnknownBucket(transport, acc.rate.upload, acc.rate.download, acc.sent, acc.received))
         return tuple(out)
+
+
+def _fold_order(c: _Conn) -> tuple[bool, bool, float, int]:
+    return (c.closed_at is None, c.packets_sent + c.packets_received > 2, c.last_active, c.sent + c.received)
 
 
 def _usage_key(c: _Conn) -> tuple:

@@ -191,6 +191,11 @@ class CaptureHealth:
     frames (None: never since the start). `gaps` are the recent stretches an
     interface was not captured (what moved then is in the kernel's counters
     and the cap's totals, not in the per-connection figures), newest last.
+    `flows` are the flows tracked now, `flow_limit` the most the memory bound
+    (FLOW_MEMORY_BYTES) lets it keep, and `flows_folded` how many were folded
+    since the start into their process and unknown totals to stay under it;
+    `overflow_packets` counts the packets of new flows a tick had no room for
+    at all (they count in the unknown totals, as one flow per protocol).
     """
 
     running: bool
@@ -206,6 +211,10 @@ class CaptureHealth:
     truncated: int = 0
     last_drop: float | None = None
     gaps: tuple[CaptureGap, ...] = ()
+    flows: int = 0
+    flow_limit: int = 0
+    flows_folded: int = 0
+    overflow_packets: int = 0
 
     def problems(self, at: float) -> list[str]:
         """Why capture is degraded at wall time `at` (its errors, recent drops, low coverage); [] when it is not.

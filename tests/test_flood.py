@@ -2,8 +2,8 @@
 
 One process in the captured namespace sends a single small UDP datagram to
 each of 100,000 destinations (50,000 ports on each of the peer's IPv4 and IPv6
-addresses), as a port scan or a DNS amplification victim does. The service
-then holds 100,000 flows, idle after a second, that every tick still
+addresses), as a port scan or a DNS amplification victim does. The service, its
+flow bound set high enough, then holds 100,000 flows, idle after a second, that every tick still
 publishes. While it does, four `GET /api/connections?limit=10000` at once are
 each answered in under 2 s, a WebSocket client gets every update with no gap
 of 2 s, and the captured bytes are the veth's own count (within 0.5 %: a neighbour
@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from capture.flows import BYTES_PER_FLOW
 from tests.hosts import Link
 from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
 from tests.test_service_e2e import PASSWORD, get, start_service, stop_service
@@ -89,7 +90,8 @@ async def under_load(url: str) -> tuple[list[float], list[float], list[dict]]:
 
 
 def test_a_hundred_thousand_flows_keep_answers_and_updates_on_time(link: Link, tmp_path: Path, peers):
-    proc, url = start_service(link, tmp_path / "data", "--update-interval", "1")
+    proc, url = start_service(link, tmp_path / "data", "--update-interval", "1",
+                              "--flow-memory-bytes", str(FLOWS * BYTES_PER_FLOW * 2))
     try:
         kernel_before, captured_before = link.a.counters()["tx_bytes"], get(f"{url}api/stats")["total_bytes_sent"]
         flood = link.a.python(FLOOD, link.b.ipv4, link.b.ipv6, str(PORTS.start), str(PORTS.stop),

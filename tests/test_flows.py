@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from capture.attribution import FlowKey, Resolution
-from capture.flows import Tracker
+from capture.flows import OVERFLOW, Tracker
 from capture.model import Owner
 
 A = socket.inet_aton("198.18.0.1")
@@ -188,3 +188,61 @@ def test_an_idle_flow_keeps_its_record_and_one_that_moves_gets_a_new_one():
     found = t.tick({}, 1.0, 104.0, 14.0, attr, {})
     assert found.connections[1] is not udp and (found.connections[1].pid, found.connections[1].bytes_received) == (
         4242, 300)
+
+
+def udp(port: int) -> FlowKey:
+    return (17, A, port, B, 53)
+
+
+def test_a_flow_table_at_its_limit_folds_closed_then_small_then_quiet_flows_and_keeps_every_byte():
+    t, attr = make()
+    t.flow_limit = 3
+    ssh, done, scan = KEY, (6, A, 40001, B, 443), udp(1)
+    attr.owners[ssh] = Resolution(OWNER, "ESTABLISHED")
+    attr.owners[done] = Resolution(OWNER, "ESTABLISHED")
+    t.tick({ssh: entry(out_b=500, out_p=5, in_b=700, in_p=5), done: entry(in_b=100, in_p=3)}, 1.0, 100.0, 10.0, attr, {})
+    t.tick({scan: entry(in_b=60, in_p=1)}, 1.0, 101.0, 11.0, attr, {done: "TIME_WAIT"})
+    assert {c.id for c in t.tick({}, 1.0, 102.0, 12.0, attr, {}).connections} == {
+        "tcp-198.18.0.1:40000-198.18.0.2:443", "tcp-198.18.0.1:40001-198.18.0.2:443", "udp-198.18.0.1:1-198.18.0.2:53"}
+
+    flood = {udp(port): entry(in_b=60, in_p=1) for port in range(2, 102)}
+    r = t.tick(flood, 1.0, 103.0, 13.0, attr, {})
+
+    assert len(t.conns) == 3 and t.folded == 100
+    kept = {c.id for c in r.connections}
+    assert "tcp-198.18.0.1:40000-198.18.0.2:443" in kept, "the long-lived connection outlives a scan's single packets"
+    assert "tcp-198.18.0.1:40001-198.18.0.2:443" not in kept, "the closed one went first"
+    (p,) = r.processes
+    assert (p.bytes_sent, p.bytes_received) == (500, 800), "the folded closed flow's bytes stay with its process"
+    (u,) = r.unknown
+    assert u.bytes_received == 101 * 60, "the folded unknown flows' bytes stay in the unknown bucket"
+    assert r.bytes_attributed + r.bytes_unknown == 1300 + 101 * 60
+    assert sum(x.bytes_received for x in r.usage) == 100 * 60, "this tick's usage books every flow of the flood"
+
+
+def test_a_folded_flow_that_moves_again_comes_back_as_a_new_one():
+    t, attr = make()
+    t.flow_limit = 1
+    t.tick({udp(1): entry(out_b=10, out_p=1)}, 1.0, 100.0, 10.0, attr, {})
+    t.tick({udp(2): entry(out_b=20, out_p=1)}, 1.0, 101.0, 11.0, attr, {})
+    assert list(t.conns) == [udp(2)] and t.folded == 1
+    (c,) = t.tick({udp(1): entry(out_b=30, out_p=1)}, 1.0, 102.0, 12.0, attr, {}).connections
+    assert (c.local_addr, c.bytes_sent, c.first_seen) == ("198.18.0.1:1", 30, 102.0)
+    assert t.folded == 2 and t.bytes_unknown == 60
+
+
+def test_no_limit_folds_nothing():
+    t, attr = make()
+    r = t.tick({udp(port): entry(in_b=1, in_p=1) for port in range(1000)}, 1.0, 100.0, 10.0, attr, {})
+    assert len(r.connections) == 1000 and t.folded == 0
+
+
+def test_the_overflow_flow_counts_as_unknown_and_is_not_listed():
+    t, attr = make()
+    overflow = (17, OVERFLOW, 0, OVERFLOW, 0)
+    r = t.tick({overflow: entry(in_b=600, in_p=10), UDP_KEY: entry(out_b=5, out_p=1)}, 1.0, 100.0, 10.0, attr, {})
+    assert [c.local_addr for c in r.connections] == ["198.18.0.1:5353"]
+    (u,) = r.unknown
+    assert (u.transport, u.bytes_received, t.overflow_packets) == ("udp", 600, 10)
+    t.tick({}, 1.0, 101.0, 11.0, attr, {})
+    assert overflow not in attr.retried, "no socket is ever looked for it"

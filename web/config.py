@@ -332,7 +332,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NETNS", "engine", "netns", text(4096),
             "network namespace to capture in (ip netns name or /proc/PID/ns/net)"),
     Setting("MAX_FLOWS", "engine", "max_flows", integer(1, 10_000_000),
-            "flows tracked at most; beyond, new flows are counted as overflow"),
+            "distinct flows one tick adds up at most; beyond, that tick's new flows share one per protocol"),
+    Setting("FLOW_MEMORY_BYTES", "engine", "flow_memory_bytes", integer(MIB, 64 * 1024 * MIB),
+            "memory the flow table may use (about 3.2 kB a flow); beyond, the closed, then the least active "
+            "flows are folded into their process and unknown totals, no byte lost"),
     Setting("RCVBUF_BYTES", "engine", "rcvbuf_bytes", integer(65_536, 1024 * MIB),
             "kernel receive buffer per capture socket"),
     Setting("RESOLVE_NAMES", "engine", "resolve_names", boolean,

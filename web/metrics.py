@@ -175,6 +175,21 @@ class SnapshotCollector(Collector):
         )
         for name, doc, value in counters:
             yield CounterMetricFamily(f"{PREFIX}_capture_{name}", doc, value=value)
+        yield CounterMetricFamily(
+            f"{PREFIX}_capture_flows_folded",
+            "Flows folded into their process and unknown totals to stay under the flow memory bound.",
+            value=health.flows_folded,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_capture_overflow_packets",
+            "Packets of new flows a tick had no room for under the flow bound (counted as unknown).",
+            value=health.overflow_packets,
+        )
+        yield GaugeMetricFamily(f"{PREFIX}_capture_flows", "Flows tracked now.", value=health.flows)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_capture_flow_limit", "Most flows the flow memory bound (FLOW_MEMORY_BYTES) keeps.",
+            value=health.flow_limit,
+        )
         if health.coverage is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_capture_coverage_ratio",

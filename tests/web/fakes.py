@@ -174,7 +174,8 @@ def build_snapshot(seq: int = 1, *, now: float | None = None, running: bool = Tr
     )
     totals = Totals(3_610.0, 70_700.0, 96_800, 2_306_700, 500, 2_100, 1_000, 0)
     health = CaptureHealth(running, ("eth0", "wlan0"), 2_600 + seq, 2_404_500, 3, 2, 2_403_500, 300,
-                           0.97, errors)
+                           0.97, errors, flows=40_672, flow_limit=40_672, flows_folded=1_234,
+                           overflow_packets=56)
     history = tuple(HistoryPoint(now - 3 + i, 1_000.0 * i, 20_000.0 * i) for i in range(3))
     return Snapshot(
         seq=seq,

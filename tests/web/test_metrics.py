@@ -50,6 +50,10 @@ async def test_capture_health(client: TestClient) -> None:
     assert values[("trafficmon_capture_malformed_frames_total", ())] == 2
     assert values[("trafficmon_capture_unknown_bytes_total", ())] == 300
     assert values[("trafficmon_capture_coverage_ratio", ())] == 0.97
+    assert values[("trafficmon_capture_flows", ())] == 40_672
+    assert values[("trafficmon_capture_flow_limit", ())] == 40_672
+    assert values[("trafficmon_capture_flows_folded_total", ())] == 1_234
+    assert values[("trafficmon_capture_overflow_packets_total", ())] == 56
     assert values[("trafficmon_connections", ())] == 4
     assert values[("trafficmon_build_info", (("version", "0.1.0"),))] == 1.0
 

@@ -1,0 +1,114 @@
+"""The flow table's memory bound, under the real service: what a flow costs, and a flood folded with no byte lost.
+
+The service's resident memory is read from /proc before and after a UDP flood
+(one datagram to each of many destinations, tests.test_flood's sender): with
+room for every flow, it grows by `BYTES_PER_FLOW` a flow (within 25 %), the
+figure that turns FLOW_MEMORY_BYTES into a flow count; with a bound of
+16 MiB, a 100,000-flow flood grows it by no more than the bound allows, the
+table holds no more flows than that, a TCP connection opened before the flood
+is still listed with its process, and the captured bytes are the veth's own
+count, every one of them attributed or in an unknown bucket.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from capture.flows import BYTES_PER_FLOW
+from tests.hosts import Link
+from tests.test_capture import peers, start_peer, wait_line  # noqa: F401 - peers: the fixture that ends the test's traffic
+from tests.test_flood import FLOOD
+from tests.test_service_e2e import get, start_service, stop_service
+
+pytestmark = pytest.mark.netns
+
+MIB = 1024 * 1024
+BOUND = 16 * MIB
+SETTLED = 3.0
+"""Seconds after the flood for the last of it to be ticked in, its speeds to decay and the records to be rebuilt."""
+
+
+def resident(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def flood(link: Link, peers: list, flows: int) -> None:
+    """One datagram to each of `flows` destinations (half on the peer's IPv4 address, half on its IPv6 one)."""
+    sender = link.a.python(FLOOD, link.b.ipv4, link.b.ipv6, "10000", str(10_000 + flows // 2),
+                           stdout=subprocess.PIPE, text=True)
+    peers.append(sender)
+    assert sender.stdout is not None and sender.stdout.readline() == "sent\n"
+    assert sender.wait(timeout=30) == 0
+
+
+def settle(url: str, flows: int) -> dict:
+    """Wait until the capture has seen the flood's frames; its health section then."""
+    deadline = time.monotonic() + 30
+    while True:
+        capture = get(f"{url}health")["capture"]
+        if capture["flows"] + capture["flows_folded"] + capture["overflow_packets"] >= flows:
+            time.sleep(SETTLED)
+            return get(f"{url}health")["capture"]
+        assert time.monotonic() < deadline, f"the service saw {capture} of {flows} flows"
+        time.sleep(0.5)
+
+
+def test_a_flow_costs_the_service_bytes_per_flow(link: Link, tmp_path: Path, peers):
+    flows = 30_000
+    proc, url = start_service(link, tmp_path / "data", "--update-interval", "1")
+    try:
+        time.sleep(SETTLED)
+        before = resident(proc.pid)
+        flood(link, peers, flows)
+        capture = settle(url, flows)
+        grown = resident(proc.pid) - before
+        assert capture["flows_folded"] == capture["overflow_packets"] == 0
+        per_flow = grown / capture["flows"]
+        print(f"{capture['flows']} flows: resident memory +{grown / MIB:.1f} MiB, {per_flow:.0f} B a flow")
+        assert per_flow == pytest.approx(BYTES_PER_FLOW, rel=0.25)
+    finally:
+        stop_service(proc)
+
+
+def test_a_flood_past_the_bound_is_folded_with_no_byte_lost(link: Link, tmp_path: Path, peers):
+    flows = 100_000
+    limit = BOUND // BYTES_PER_FLOW
+    peers.append(server := start_peer(link.b, "tcp-server", link.b.ipv4, "5030"))
+    wait_line(server)
+    proc, url = start_service(link, tmp_path / "data", "--update-interval", "1", "--flow-memory-bytes", str(BOUND))
+    try:
+        peers.append(client := start_peer(link.a, "tcp-client", link.b.ipv4, "5030", "u", "200000"))
+        wait_line(client)
+        time.sleep(SETTLED)
+        before = resident(proc.pid)
+        kernel_before = link.a.counters()["tx_bytes"]
+        captured_before = get(f"{url}api/stats")["total_bytes_sent"]
+
+        flood(link, peers, flows)
+        capture = settle(url, flows)
+        grown = resident(proc.pid) - before
+        print(f"flows {capture['flows']} of {capture['flow_limit']}, folded {capture['flows_folded']}, "
+              f"overflowed packets {capture['overflow_packets']}; resident memory +{grown / MIB:.1f} MiB")
+
+        assert capture["flow_limit"] == limit
+        assert capture["flows"] <= limit
+        assert capture["flows"] + capture["flows_folded"] + capture["overflow_packets"] >= flows
+        assert grown <= 1.25 * BOUND, f"the service grew by {grown / MIB:.1f} MiB under a {BOUND // MIB} MiB bound"
+        mine = get(f"{url}api/connections?pid={client.pid}")["connections"]
+        assert [c["remote_addr"] for c in mine] == [f"{link.b.ipv4}:5030"], "the connection from before the flood stays"
+
+        stats = get(f"{url}api/stats")
+        moved = link.a.counters()["tx_bytes"] - kernel_before
+        assert stats["total_bytes_sent"] - captured_before == pytest.approx(moved, rel=0.005)
+        counted = stats["total_bytes_sent"] + stats["total_bytes_received"] + stats["local_bytes"]
+        print(capture["bytes_attributed"], capture["bytes_unknown"], counted, stats)
+        assert capture["bytes_attributed"] + capture["bytes_unknown"] == counted
+    finally:
+        stop_service(proc)
