@@ -51,6 +51,8 @@ SUITES = {
     "e2e": ("tests/test_service_e2e.py", "tests/test_readme_clients.py"),
 }
 """What runs at every date, one pytest per suite (each starts at the date)."""
+CLOCK_SLACK = 10.0
+"""Seconds a freshly started process's clock may be past the date: more means libfaketime did not take."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class CalendarDate:
 
     @property
     def start(self) -> datetime:
+        """The instant, aware (none of DATES is in a DST gap or overlap, so the local time names one)."""
         return datetime.fromisoformat(self.local).replace(tzinfo=ZoneInfo(self.zone))
 
 
@@ -78,6 +81,8 @@ DATES = (
 
 @dataclass(frozen=True)
 class Outcome:
+    """How one pytest run at one date ended: its exit code and how long it took."""
+
     date: CalendarDate
     suite: str
     code: int
@@ -100,13 +105,30 @@ def faked_environment(date: CalendarDate, environ: Mapping[str, str], now: float
     }
 
 
+def clock_seen(env: Mapping[str, str]) -> float:
+    """The wall clock a Python process started with `env` reads, once it has slept (as tests do)."""
+    probe = "import time; time.sleep(0.01); print(time.time())"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True, timeout=30)
+    return float(done.stdout)
+
+
 def run_suite(date: CalendarDate, suite: str, pytest_args: Sequence[str]) -> Outcome:
-    """pytest on `suite` at `date`, every line of its output labelled with both."""
+    """pytest on `suite` at `date`, every line of its output labelled with both.
+
+    A clock that is not at the date fails the run before pytest starts: suites
+    on the real clock would pass and prove nothing.
+    """
     label = f"[{date.label} {suite}]"
     print(f"{label} {date.local} {date.zone}: {date.why}", flush=True)
     argv = [sys.executable, "-m", "pytest", "-ra", *SUITES[suite], *pytest_args]
     began = time.monotonic()
     env = faked_environment(date, os.environ, time.time())
+    seen = clock_seen(env)
+    if not 0 <= seen - date.start.timestamp() < CLOCK_SLACK:
+        print(f"{label} libfaketime did not take: a process started at {date.local} {date.zone} reads "
+              f"{datetime.fromtimestamp(seen, ZoneInfo(date.zone)):%Y-%m-%d %H:%M:%S}", flush=True)
+        return Outcome(date, suite, 2, time.monotonic() - began)
     with subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, errors="replace") as proc:
         assert proc.stdout is not None
@@ -133,6 +155,7 @@ def summary(outcomes: Sequence[Outcome]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen dates and suites, each to the end (one failure does not hide the others)."""
     labels = [date.label for date in DATES]
     parser = argparse.ArgumentParser(prog="python -m tests.calendar_runs", description=__doc__.split("\n")[0])
     parser.add_argument("--date", action="append", choices=labels, help="run only this date (repeatable)")
