@@ -6,10 +6,10 @@ of it (autofill, sign-in and the updater still look up Google's hosts), so
 Chromium's own resolver is told that no name exists: no DNS query leaves the
 machine, and the pages under test are at 127.0.0.1, which needs no look-up.
 
-Chromium runs on the real clock even when the tests do not (`tests.calendar_runs`
-preloads libfaketime into every process): preloaded, it hangs or crashes, and
-its renderers would misjudge every timeout. A page that needs the service's date
-gets it from Playwright's clock (`page.clock`).
+Chromium is kept off libfaketime even when the tests run under it
+(`tests.calendar_runs` preloads it into every process): a browser's many
+processes, threads and timers are no place for a preloaded clock, and the pages
+get the service's date from Playwright's clock (`page.clock`) instead.
 """
 
 from __future__ import annotations
