@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # and curl for the README's client examples (tests/test_readme_clients.py).
 TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime
 
-.PHONY: run test bench system-test-deps clean
+.PHONY: run test calendar bench system-test-deps clean
 
 $(VENV)/.runtime: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
@@ -34,6 +34,12 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.test system-test-deps
 	$(PY) -m pytest -ra
+	$(PY) -m tests.calendar_runs
+
+# The state, web, browser and end-to-end suites again under libfaketime, at four
+# dates (tests/calendar_runs.py): no outcome may depend on today's date.
+calendar: $(VENV)/.test system-test-deps
+	$(PY) -m tests.calendar_runs
 
 bench: $(VENV)/.test system-test-deps
 	$(PY) bench/capture.py

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
+from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS, browser_environment, clock_faked
 from tests.browser.service import Service
 from tests.hosts import Link
 from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
@@ -65,7 +65,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, env=browser_environment())
         yield chromium
         chromium.close()
 
@@ -118,8 +118,9 @@ def service(link: Link, tmp_path: Path, service_clock: datetime | None,
 def open_tab(browser: Any, service: Service) -> Iterator[Callable[..., Tab]]:
     """`open_tab(path, viewport=..., color_scheme=..., credentials=...)` -> a loaded Tab.
 
-    When the service's clock is faked, the page's clock (Playwright's) starts at the
-    service's time, and both run on from there.
+    When the service's clock is faked (its own, or the whole run's under
+    `tests.calendar_runs`), the page's clock (Playwright's) starts at the service's
+    time, and both run on from there.
     """
     contexts: list[Any] = []
 
@@ -133,7 +134,7 @@ def open_tab(browser: Any, service: Service) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
-        if service.clock is not None:
+        if service.clock is not None or clock_faked():
             page.clock.install(time=service.now())
         tab = Tab(page)
         page.on("console", lambda msg: tab.errors.append(msg.text) if msg.type == "error" else None)

@@ -24,7 +24,10 @@ from web.config import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_defaults() -> None:
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default zone is the host's, read from the environment given (here none) or,
+    # for ServiceConfig(), from os.environ: without TZ both read the same host files.
+    monkeypatch.delenv("TZ", raising=False)
     config = load_config([], {})
     assert config == ServiceConfig()
     assert (config.host, config.port, config.monitor_user, config.monitor_pass) == ("127.0.0.1", 8080, "admin", None)
