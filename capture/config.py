@@ -25,9 +25,10 @@ class EngineConfig:
     buckets, interfaces, totals) are also averaged over, beside the speed
     window: transfers that move in bursts seconds apart read steady over it
     (`curl --limit-rate 1M` moves 10 MB every 10 s: six bursts in 60 s, ±1,
-    read within 17 %). Connections have no second window: at 100,000 flows a
-    minute of ticks each would cost about 4 kB a flow, and every idle flow's
-    record would change on every tick for a minute after its last byte.
+    read within 17 %). Connections have no second window: a minute of 1 s
+    ticks costs 5 kB (idle) to 9 kB (busy) a flow (bench/rates.py), too much at
+    100,000 flows, and every idle flow's record would change on every tick for
+    a minute after its last byte.
     `coverage_window` is how many seconds of ticks capture health's coverage
     sums: long enough that frames still in the ring at a tick boundary (up to
     its 50 ms retire time) are a small share of what is compared.
