@@ -84,7 +84,8 @@ def _key(n: int) -> tuple:
 def tick_seconds(limit: int | None, new: int, runs: int) -> float:
     """Median seconds of a tick bringing `new` one-packet flows to a table of the default bound's flows."""
     full = EngineConfig().flow_memory_bytes // BYTES_PER_FLOW
-    t = Tracker(speed_window=5.0, linger=5.0, idle_timeout=3600.0, flow_limit=limit)
+    t = Tracker(speed_window=5.0, linger=5.0, idle_timeout=3600.0, average_window=EngineConfig().average_window,
+                flow_limit=limit)
     attribution = _NoOwners()
     t.tick({_key(n): [0, 0, 60, 1, 0, 0, "tma"] for n in range(full)}, 1.0, 100.0, 10.0, attribution, {})
     seen = full

@@ -67,13 +67,15 @@ class _Capture:
     captured and kernel bytes can be compared. `shown` says the current error
     was published at least once. A loopback device's kernel counters leave out
     the 14-byte Ethernet header its frames are captured with (`loopback`).
-    `rate` is the interface's speed over the speed window, as a connection's.
+    `rate` is the interface's speed over the speed window, as a connection's;
+    `average` over the average window, as a process's.
     """
 
-    def __init__(self, name: str, speed_window: float, loopback: bool = False) -> None:
+    def __init__(self, name: str, config: EngineConfig, loopback: bool = False) -> None:
         self.name = name
         self.loopback = loopback
-        self.rate = RateWindow(speed_window)
+        self.rate = RateWindow(config.speed_window)
+        self.average = RateWindow(config.average_window)
         self.source: FrameSource | None = None
         self.syn: SynWatch | None = None
         self.counters = [0] * _IFACE_SLOTS
@@ -112,7 +114,7 @@ class Engine:
             Names(workers=config.resolve_workers, max_pending=config.resolve_queue, max_entries=config.resolve_cache)
             if config.resolve_names else None
         )
-        self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout,
+        self._tracker = Tracker(config.speed_window, config.linger, config.idle_timeout, config.average_window,
                                 names=self._names.name if self._names else None,
                                 flow_limit=max(1, config.flow_memory_bytes // BYTES_PER_FLOW))
         self._tick_flows = min(config.max_flows, self._tracker.flow_limit or config.max_flows)
@@ -148,7 +150,7 @@ class Engine:
                 raise CaptureError(f"no such interface: {', '.join(missing)}")
             try:
                 for name in names:
-                    cap = _Capture(name, self.config.speed_window, existing[name].loopback)
+                    cap = _Capture(name, self.config, existing[name].loopback)
                     self._open(cap)
                     self._captures[name] = cap
             except BaseException:
@@ -463,7 +465,7 @@ class Engine:
         """
         out: list[InterfaceStats] = []
         sums = [0] * _IFACE_SLOTS
-        speed = [0.0, 0.0]
+        speed = [0.0, 0.0, 0.0, 0.0]  # upload, download; over the speed window, then the average window
         captured_delta = kernel_delta = 0
         for cap in self._captures.values():
             now = list(cap.counters)
@@ -476,9 +478,13 @@ class Engine:
                 except OSError:
                     pass
             cap.rate.add(dt, delta[OUT_B], delta[IN_B])
+            cap.average.add(dt, delta[OUT_B], delta[IN_B])
             up_s, down_s = cap.rate.upload, cap.rate.download
+            up_avg, down_avg = cap.average.upload, cap.average.download
             speed[0] += up_s
             speed[1] += down_s
+            speed[2] += up_avg
+            speed[3] += down_avg
             nbytes = sum(delta[i] for i in _CAPTURED)
             self._packets += sum(delta[i + 1] for i in _CAPTURED)
             self._bytes += nbytes
@@ -491,13 +497,14 @@ class Engine:
                 sums[i] += now[i]
             out.append(InterfaceStats(
                 name=cap.name, upload_speed=up_s, download_speed=down_s,
+                average_upload_speed=up_avg, average_download_speed=down_avg,
                 bytes_sent=now[OUT_B], bytes_received=now[IN_B],
                 packets_sent=now[OUT_P], packets_received=now[IN_P],
                 local_bytes=now[LOCAL_B], forwarded_bytes=now[FWD_B],
                 kernel_bytes_sent=cap.kernel_sent, kernel_bytes_received=cap.kernel_received,
                 up=source is not None, error=cap.error,
             ))
-        totals = Totals(speed[0], speed[1], sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
+        totals = Totals(*speed, sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
         coverage = self._cover(captured_delta, kernel_delta)
         return tuple(out), totals, coverage
 
@@ -579,7 +586,7 @@ class Engine:
         if present is not None:
             for name in present:
                 if name not in self._captures:
-                    self._captures[name] = _Capture(name, self.config.speed_window)
+                    self._captures[name] = _Capture(name, self.config)
                     self._captures[name].retry_at = mono
             for name, cap in list(self._captures.items()):
                 # Gone for good, and why it stopped was published: stop watching it.

@@ -101,9 +101,10 @@ class _Conn:
 
 @dataclass(slots=True)
 class _Acc:
-    """Cumulative bytes and speed of one process or unknown bucket."""
+    """Cumulative bytes and speeds of one process or unknown bucket: over the speed and the average window."""
 
     rate: RateWindow
+    average: RateWindow
     sent: int = 0
     received: int = 0
     tick_sent: int = 0
@@ -130,6 +131,8 @@ class Tracker:
     speed_window: float
     linger: float
     idle_timeout: float
+    average_window: float
+    """Seconds the processes' and unknown buckets' `average_*` speeds are over; connections have none."""
     conns: dict[FlowKey, _Conn] = field(default_factory=dict)
     processes: dict[int, _Acc] = field(default_factory=dict)
     unknown: dict[str, _Acc] = field(default_factory=dict)
@@ -240,12 +243,15 @@ class Tracker:
             t = transport_name(c.key[0])
             acc = self.unknown.get(t)
             if acc is None:
-                acc = self.unknown[t] = _Acc(RateWindow(self.speed_window))
+                acc = self.unknown[t] = self._new_acc(None)
             return acc
         acc = self.processes.get(c.owner.pid)
         if acc is None or acc.owner != c.owner:
-            acc = self.processes[c.owner.pid] = _Acc(RateWindow(self.speed_window), owner=c.owner)
+            acc = self.processes[c.owner.pid] = self._new_acc(c.owner)
         return acc
+
+    def _new_acc(self, owner: Owner | None) -> _Acc:
+        return _Acc(RateWindow(self.speed_window), RateWindow(self.average_window), owner=owner)
 
     def _adopt(self, c: _Conn, attribution: Attribution, usage: defaultdict[tuple, list[int]]) -> None:
         """Give `c` its owner if one was found, moving its unknown bytes along."""
@@ -304,28 +310,35 @@ class Tracker:
                     counts[c.owner.pid] += 1
         out: list[ProcessStats] = []
         for pid, acc in list(self.processes.items()):
-            acc.rate.add(dt, acc.tick_sent, acc.tick_received)
-            acc.tick_sent = acc.tick_received = 0
+            _add_tick(acc, dt)
             if pid not in listed and acc.rate.idle and mono - acc.last_active > self.linger:
                 del self.processes[pid]
                 continue
             o = acc.owner
             assert o is not None
             out.append(ProcessStats(pid, o.name, o.cmdline, o.username, counts[pid],
-                                    acc.rate.upload, acc.rate.download, acc.sent, acc.received))
+                                    acc.rate.upload, acc.rate.download, acc.average.upload, acc.average.download,
+                                    acc.sent, acc.received))
         return tuple(out)
 
     def _publish_unknown(self, dt: float) -> tuple[UnknownBucket, ...]:
         out: list[UnknownBucket] = []
         for transport, acc in sorted(self.unknown.items()):
-            acc.rate.add(dt, acc.tick_sent, acc.tick_received)
-            acc.tick_sent = acc.tick_received = 0
-            out.append(UnknownBucket(transport, acc.rate.upload, acc.rate.download, acc.sent, acc.received))
+            _add_tick(acc, dt)
+            out.append(UnknownBucket(transport, acc.rate.upload, acc.rate.download,
+                                     acc.average.upload, acc.average.download, acc.sent, acc.received))
         return tuple(out)
 
 
 def _fold_order(c: _Conn) -> tuple[bool, bool, float, int]:
     return (c.closed_at is None, c.packets_sent + c.packets_received > 2, c.last_active, c.sent + c.received)
+
+
+def _add_tick(acc: _Acc, dt: float) -> None:
+    """Close `acc`'s tick: what it moved goes into both its windows."""
+    acc.rate.add(dt, acc.tick_sent, acc.tick_received)
+    acc.average.add(dt, acc.tick_sent, acc.tick_received)
+    acc.tick_sent = acc.tick_received = 0
 
 
 def _usage_key(c: _Conn) -> tuple:

@@ -85,7 +85,12 @@ class Connection:
 
 @dataclass(frozen=True, slots=True)
 class ProcessStats:
-    """Live aggregate of every connection one process owns."""
+    """Live aggregate of every connection one process owns.
+
+    `upload_speed`/`download_speed` are over the speed window, as a
+    connection's; `average_*` over the average window (`AVERAGE_WINDOW`),
+    long enough that transfers moving in bursts seconds apart read steady.
+    """
 
     pid: int
     name: str
@@ -94,6 +99,8 @@ class ProcessStats:
     connections: int
     upload_speed: float
     download_speed: float
+    average_upload_speed: float
+    average_download_speed: float
     bytes_sent: int
     bytes_received: int
 
@@ -103,11 +110,13 @@ class ProcessStats:
 
 @dataclass(frozen=True, slots=True)
 class UnknownBucket:
-    """Bytes no process could be found for yet, per transport ("tcp", "udp", ...)."""
+    """Bytes no process could be found for yet, per transport ("tcp", "udp", ...); speeds as a process's."""
 
     transport: str
     upload_speed: float
     download_speed: float
+    average_upload_speed: float
+    average_download_speed: float
     bytes_sent: int
     bytes_received: int
 
@@ -117,11 +126,13 @@ class UnknownBucket:
 
 @dataclass(frozen=True, slots=True)
 class InterfaceStats:
-    """Captured traffic of one monitored interface, next to the kernel's own counters."""
+    """Captured traffic of one monitored interface, next to the kernel's own counters; speeds as a process's."""
 
     name: str
     upload_speed: float
     download_speed: float
+    average_upload_speed: float
+    average_download_speed: float
     bytes_sent: int
     bytes_received: int
     packets_sent: int
@@ -139,10 +150,12 @@ class InterfaceStats:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Host-wide upload/download (Direction OUT/IN only) since the engine started."""
+    """Host-wide upload/download (Direction OUT/IN only) since the engine started; speeds as a process's."""
 
     upload_speed: float
     download_speed: float
+    average_upload_speed: float
+    average_download_speed: float
     bytes_sent: int
     bytes_received: int
     packets_sent: int
@@ -282,7 +295,7 @@ class Snapshot:
     processes: tuple[ProcessStats, ...] = ()
     unknown: tuple[UnknownBucket, ...] = ()
     interfaces: tuple[InterfaceStats, ...] = ()
-    totals: Totals = field(default_factory=lambda: Totals(0.0, 0.0, 0, 0, 0, 0, 0, 0))
+    totals: Totals = field(default_factory=lambda: Totals(0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0))
     health: CaptureHealth = field(
         default_factory=lambda: CaptureHealth(False, (), 0, 0, 0, 0, 0, 0, None)
     )

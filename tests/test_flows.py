@@ -39,7 +39,7 @@ def entry(out_b=0, out_p=0, in_b=0, in_p=0, local_b=0, local_p=0, iface="tma") -
 
 
 def make() -> tuple[Tracker, FakeAttribution]:
-    return Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0), FakeAttribution()
+    return Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0, average_window=3.0), FakeAttribution()
 
 
 def test_attributed_flow_publishes_seed_fields_and_speeds():
@@ -79,9 +79,9 @@ def test_remote_name_comes_from_the_names_cache_for_the_remote_address():
         return "b.example" if ip == B else None
 
     attr = FakeAttribution()
-    plain = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0)
+    plain = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0, average_window=3.0)
     assert plain.tick({KEY: entry(in_b=10)}, 1.0, 100.0, 10.0, attr, {}).connections[0].remote_name is None
-    named = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0, names=names)
+    named = Tracker(speed_window=1.0, linger=5.0, idle_timeout=30.0, average_window=3.0, names=names)
     for n in range(2):
         (c,) = named.tick({KEY: entry(in_b=10)} if n == 0 else {}, 1.0, 100.0 + n, 10.0 + n, attr, {}).connections
         assert c.remote_name == "b.example"
@@ -246,3 +246,55 @@ def test_the_overflow_flow_counts_as_unknown_and_is_not_listed():
     assert (u.transport, u.bytes_received, t.overflow_packets) == ("udp", 600, 10)
     t.tick({}, 1.0, 101.0, 11.0, attr, {})
     assert overflow not in attr.retried, "no socket is ever looked for it"
+
+
+def test_processes_and_unknown_buckets_also_read_the_average_window():
+    """Beside the speed window (1 s here), every aggregate reads the average window (3 s): exact on ticks of 1 s."""
+    t, attr = make()
+    attr.owners[KEY] = Resolution(OWNER, "ESTABLISHED")
+    moved = [(3000, 30), (0, 0), (600, 6), (0, 0)]
+    speeds = []
+    for n, (tcp_in, udp_out) in enumerate(moved):
+        deltas = {KEY: entry(in_b=tcp_in, in_p=1), UDP_KEY: entry(out_b=udp_out, out_p=1)} if tcp_in else {}
+        r = t.tick(deltas, 1.0, 100.0 + n, 10.0 + n, attr, {KEY: "ESTABLISHED"})
+        (p,) = r.processes
+        (u,) = r.unknown
+        speeds.append(((p.download_speed, p.average_download_speed, p.average_upload_speed),
+                       (u.upload_speed, u.average_upload_speed, u.average_download_speed)))
+    assert speeds == [
+        ((3000.0, 3000.0, 0.0), (30.0, 30.0, 0.0)),  # one second seen: both over it
+        ((0.0, 1500.0, 0.0), (0.0, 15.0, 0.0)),
+        ((600.0, 1200.0, 0.0), (6.0, 12.0, 0.0)),  # (3000 + 0 + 600) / 3
+        ((0.0, 200.0, 0.0), (0.0, 2.0, 0.0)),  # the first tick left the window
+    ]
+    assert all(not hasattr(c, "average_download_speed") for c in r.connections), "connections have one window"
+
+
+def test_interfaces_and_totals_also_read_the_average_window():
+    """Each interface's bytes go into both its windows; the totals are the interfaces' sums, for both."""
+    from capture.config import EngineConfig
+    from capture.engine import Engine, _Capture
+    from capture.flows import IN_B, OUT_B
+
+    config = EngineConfig(update_interval=1.0, speed_window=1.0, average_window=3.0)
+    eng = Engine(config)
+    try:
+        eng._captures = {name: _Capture(name, config) for name in ("tma", "tmb")}
+        readings = []
+        for a_out, b_in in [(900, 3000), (0, 0), (300, 600), (0, 0)]:
+            eng._captures["tma"].counters[OUT_B] += a_out
+            eng._captures["tmb"].counters[IN_B] += b_in
+            interfaces, totals, _coverage = eng._interfaces(1.0, {})
+            a, b = interfaces
+            readings.append(((a.upload_speed, a.average_upload_speed), (b.download_speed, b.average_download_speed),
+                             (totals.average_upload_speed, totals.average_download_speed)))
+            assert (totals.upload_speed, totals.download_speed) == (a.upload_speed, b.download_speed)
+            assert (a.average_download_speed, b.average_upload_speed) == (0.0, 0.0)
+    finally:
+        eng.stop()
+    assert readings == [
+        ((900.0, 900.0), (3000.0, 3000.0), (900.0, 3000.0)),
+        ((0.0, 450.0), (0.0, 1500.0), (450.0, 1500.0)),
+        ((300.0, 400.0), (600.0, 1200.0), (400.0, 1200.0)),
+        ((0.0, 100.0), (0.0, 200.0), (100.0, 200.0)),
+    ]

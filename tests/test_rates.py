@@ -68,3 +68,32 @@ def test_until_a_window_is_seen_the_speed_is_over_the_time_seen():
 def test_a_window_of_no_length_is_refused():
     with pytest.raises(ValueError, match="longer than 0 s"):
         RateWindow(0.0)
+
+
+def test_a_minute_window_reads_bursts_ten_seconds_apart_within_a_fifth():
+    """`curl --limit-rate 1M` moves 10 MiB at once, then waits about 10 s (9 to 11 here, 10 on average).
+
+    Over a minute the window holds six bursts, or five or seven when the gaps
+    in it are short or long (±17 %): every half-second tick reads within 20 %
+    of the rate. The 5 s window over the same ticks swings between nothing and
+    twice the rate.
+    """
+    rate, tick = 1_048_576, 0.5
+    gaps = (9.0, 11.0, 10.5, 9.5, 10.0)
+    minute, five = RateWindow(60.0), RateWindow(5.0)
+    bursts = set()
+    at = 0.0
+    for n in range(40):
+        bursts.add(round(at / tick))
+        at += gaps[n % len(gaps)]
+    steady, swinging = [], []
+    for n in range(round(200 / tick)):
+        received = 10 * rate if n in bursts else 0
+        minute.add(tick, 0, received)
+        five.add(tick, 0, received)
+        if n * tick >= 60.0:
+            steady.append(minute.download)
+            swinging.append(five.download)
+    assert all(0.8 * rate <= v <= 1.2 * rate for v in steady), (min(steady), max(steady))
+    assert min(steady) < rate < max(steady), "some windows held five bursts, some seven"
+    assert min(swinging) == 0.0 and max(swinging) == 2 * rate

@@ -322,6 +322,9 @@ SETTINGS: tuple[Setting, ...] = (
             "that are a bridge's port or carry no default route - and account the device-backed ones)"),
     Setting("SPEED_WINDOW", "engine", "speed_window", number(0.05, 3600),
             "seconds over which every speed is averaged; bursts up to a fifth of it read steady"),
+    Setting("AVERAGE_WINDOW", "engine", "average_window", number(0.05, 3600),
+            "seconds of the second, longer average of the processes', interfaces' and totals' speeds "
+            "(average_* fields, the dashboard's \"last minute\"); connections have only SPEED_WINDOW's"),
     Setting("LINGER", "engine", "linger", number(0, 86_400),
             "seconds a closed connection stays listed"),
     Setting("IDLE_TIMEOUT", "engine", "idle_timeout", number(0.1, 86_400),

@@ -13,6 +13,7 @@ collector (`web.period_metrics`) is registered beside this one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import metadata
 
 from aiohttp import web
@@ -36,30 +37,38 @@ def _version() -> str:
         return "unknown"
 
 
-def top_processes(snap: Snapshot, limit: int) -> list[tuple[str, float, float, int]]:
-    """(name, upload speed, download speed, connections) for the busiest `limit` names, then "other".
+@dataclass(frozen=True, slots=True)
+class NamedProcesses:
+    """The processes of one name (or "other") as /metrics shows them: speeds over both windows, connections."""
+
+    name: str
+    upload_speed: float
+    download_speed: float
+    average_upload_speed: float
+    average_download_speed: float
+    connections: int
+
+
+def top_processes(snap: Snapshot, limit: int) -> list[NamedProcesses]:
+    """The busiest `limit` names (by speed over the speed window), then "other" for the rest.
 
     Processes are merged by name first: pids come and go, names are what a
     dashboard groups by and what keeps the label set small.
     """
     merged: dict[str, list[float]] = {}
     for proc in snap.processes:
-        row = merged.setdefault(proc.name, [0.0, 0.0, 0])
+        row = merged.setdefault(proc.name, [0.0, 0.0, 0.0, 0.0, 0])
         row[0] += proc.upload_speed
         row[1] += proc.download_speed
-        row[2] += proc.connections
+        row[2] += proc.average_upload_speed
+        row[3] += proc.average_download_speed
+        row[4] += proc.connections
     ranked = sorted(merged.items(), key=lambda item: (-(item[1][0] + item[1][1]), item[0]))
-    named = [(name, up, down, int(conns)) for name, (up, down, conns) in ranked[:limit]]
+    named = [NamedProcesses(name, *row[:4], int(row[4])) for name, row in ranked[:limit]]
     rest = ranked[limit:]
     if rest:
-        named.append(
-            (
-                "other",
-                sum(r[1][0] for r in rest),
-                sum(r[1][1] for r in rest),
-                int(sum(r[1][2] for r in rest)),
-            )
-        )
+        sums = [sum(row[i] for _name, row in rest) for i in range(5)]
+        named.append(NamedProcesses("other", *sums[:4], int(sums[4])))
     return named
 
 
@@ -110,12 +119,22 @@ class SnapshotCollector(Collector):
             ),
             "upload_speed": GaugeMetricFamily(
                 f"{PREFIX}_network_transmit_speed_bytes_per_second",
-                "Upload speed over the speed window.",
+                "Upload speed over the speed window (SPEED_WINDOW).",
                 labels=labels,
             ),
             "download_speed": GaugeMetricFamily(
                 f"{PREFIX}_network_receive_speed_bytes_per_second",
-                "Download speed over the speed window.",
+                "Download speed over the speed window (SPEED_WINDOW).",
+                labels=labels,
+            ),
+            "average_upload_speed": GaugeMetricFamily(
+                f"{PREFIX}_network_transmit_average_speed_bytes_per_second",
+                "Upload speed over the average window (AVERAGE_WINDOW).",
+                labels=labels,
+            ),
+            "average_download_speed": GaugeMetricFamily(
+                f"{PREFIX}_network_receive_average_speed_bytes_per_second",
+                "Download speed over the average window (AVERAGE_WINDOW).",
                 labels=labels,
             ),
             "up": GaugeMetricFamily(
@@ -132,6 +151,8 @@ class SnapshotCollector(Collector):
                 "kernel_receive": iface.kernel_bytes_received,
                 "upload_speed": iface.upload_speed,
                 "download_speed": iface.download_speed,
+                "average_upload_speed": iface.average_upload_speed,
+                "average_download_speed": iface.average_download_speed,
                 "up": 1.0 if iface.up and iface.error is None else 0.0,
             }
             for key, family in families.items():
@@ -142,25 +163,39 @@ class SnapshotCollector(Collector):
         labels = ["process"]
         upload = GaugeMetricFamily(
             f"{PREFIX}_process_transmit_speed_bytes_per_second",
-            "Upload speed of a process's live connections.",
+            "Upload speed of a process's live connections over the speed window (SPEED_WINDOW).",
             labels=labels,
         )
         download = GaugeMetricFamily(
             f"{PREFIX}_process_receive_speed_bytes_per_second",
-            "Download speed of a process's live connections.",
+            "Download speed of a process's live connections over the speed window (SPEED_WINDOW).",
+            labels=labels,
+        )
+        average_upload = GaugeMetricFamily(
+            f"{PREFIX}_process_transmit_average_speed_bytes_per_second",
+            "Upload speed of a process's live connections over the average window (AVERAGE_WINDOW).",
+            labels=labels,
+        )
+        average_download = GaugeMetricFamily(
+            f"{PREFIX}_process_receive_average_speed_bytes_per_second",
+            "Download speed of a process's live connections over the average window (AVERAGE_WINDOW).",
             labels=labels,
         )
         connections = GaugeMetricFamily(
             f"{PREFIX}_process_connections", "Live connections a process owns.", labels=labels
         )
-        for name, up, down, conns in top_processes(snap, self._top):
-            upload.add_metric([name], up)
-            download.add_metric([name], down)
-            connections.add_metric([name], conns)
+        for named in top_processes(snap, self._top):
+            upload.add_metric([named.name], named.upload_speed)
+            download.add_metric([named.name], named.download_speed)
+            average_upload.add_metric([named.name], named.average_upload_speed)
+            average_download.add_metric([named.name], named.average_download_speed)
+            connections.add_metric([named.name], named.connections)
         if snap.unknown:
             upload.add_metric(["unknown"], sum(b.upload_speed for b in snap.unknown))
             download.add_metric(["unknown"], sum(b.download_speed for b in snap.unknown))
-        yield from (upload, download, connections)
+            average_upload.add_metric(["unknown"], sum(b.average_upload_speed for b in snap.unknown))
+            average_download.add_metric(["unknown"], sum(b.average_download_speed for b in snap.unknown))
+        yield from (upload, download, average_upload, average_download, connections)
 
     def _capture(self, snap: Snapshot) -> Iterator[Metric]:
         health = snap.health

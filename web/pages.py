@@ -8,8 +8,8 @@ ahead of them (`web.negotiated`).
 
 The dashboard pages are templates filled in by their scripts from the API and
 the WebSocket; each page gets, in its `data-settings`, the few settings its
-scripts need to draw honestly (tick interval, history lengths, the bound on
-connections per message).
+scripts need to draw honestly (tick interval, history lengths, the speed
+windows, the bound on connections per message).
 """
 
 from __future__ import annotations
@@ -54,12 +54,25 @@ def wants_html(accept: str) -> bool:
     return html > 0 and html >= _quality(accept, "application/json")
 
 
+def window_text(seconds: float) -> str:
+    """How the pages name a speed window: "last 5 s", "last minute", "last 2 min", "last hour"."""
+    if seconds == 60:
+        return "last minute"
+    if seconds == 3600:
+        return "last hour"
+    if seconds > 60 and seconds % 60 == 0:
+        return f"last {seconds / 60:g} min"
+    return f"last {seconds:g} s"
+
+
 def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any]:
     """What every dashboard template gets: its name, the settings its scripts need, the state's health.
 
     `banner` is rendered into the page's state banner, so a browser without
     JavaScript learns that capture is down or changes are refused before it
-    posts one; scripts keep it current.
+    posts one; scripts keep it current. The two speed windows come with the
+    words the pages label their figures with (`window_text`), so the server
+    and the scripts name them alike.
     """
     config = request.app[CONFIG_KEY]
     settings = {
@@ -67,6 +80,9 @@ def page_context(request: web.Request, page: str, **extra: Any) -> dict[str, Any
         "update_interval": config.engine.update_interval,
         "history_length": config.engine.history_length,
         "speed_window": config.engine.speed_window,
+        "speed_window_text": window_text(config.engine.speed_window),
+        "average_window": config.engine.average_window,
+        "average_window_text": window_text(config.engine.average_window),
         "minute_history_hours": config.accounting.minute_history_hours,
         "max_connections": config.ws_max_connections,
         **extra,

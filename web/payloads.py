@@ -26,6 +26,8 @@ def stats(snap: Snapshot) -> dict[str, Any]:
     return {
         "total_upload_speed": totals.upload_speed,
         "total_download_speed": totals.download_speed,
+        "average_upload_speed": totals.average_upload_speed,
+        "average_download_speed": totals.average_download_speed,
         "active_connections": active_connections(snap),
         "total_bytes_sent": totals.bytes_sent,
         "total_bytes_received": totals.bytes_received,

@@ -162,17 +162,20 @@ def build_snapshot(seq: int = 1, *, now: float | None = None, running: bool = Tr
         connection(100 + i, pid=5000 + i, process="bulk", up=1.0, down=1.0, sent=i, received=i, now=now)
         for i in range(extra)
     ]
+    # Speeds over the speed window, then over the average window (each set sums to the interface's).
     processes = (
-        ProcessStats(1234, "curl", "/usr/bin/curl", "alice", 2, 100.0, 50_000.0, 2_500, 1_500_700),
-        ProcessStats(2222, "firefox", "/usr/bin/firefox", "alice", 2, 3_500.0, 20_700.0, 94_000, 806_000),
+        ProcessStats(1234, "curl", "/usr/bin/curl", "alice", 2, 100.0, 50_000.0, 80.0, 40_000.0,
+                     2_500, 1_500_700),
+        ProcessStats(2222, "firefox", "/usr/bin/firefox", "alice", 2, 3_500.0, 20_700.0, 3_000.0, 25_000.0,
+                     94_000, 806_000),
     )
-    unknown = (UnknownBucket("udp", 10.0, 0.0, 300, 0),)
+    unknown = (UnknownBucket("udp", 10.0, 0.0, 4.0, 0.0, 300, 0),)
     interfaces = (
-        InterfaceStats("eth0", 3_610.0, 70_700.0, 96_800, 2_306_700, 500, 2_100, 1_000, 0,
+        InterfaceStats("eth0", 3_610.0, 70_700.0, 3_084.0, 65_000.0, 96_800, 2_306_700, 500, 2_100, 1_000, 0,
                        100_000, 2_400_000, True),
-        InterfaceStats("wlan0", 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, False, "interface is down"),
+        InterfaceStats("wlan0", 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, False, "interface is down"),
     )
-    totals = Totals(3_610.0, 70_700.0, 96_800, 2_306_700, 500, 2_100, 1_000, 0)
+    totals = Totals(3_610.0, 70_700.0, 3_084.0, 65_000.0, 96_800, 2_306_700, 500, 2_100, 1_000, 0)
     health = CaptureHealth(running, ("eth0", "wlan0"), 2_600 + seq, 2_404_500, 3, 2, 2_403_500, 300,
                            0.97, errors, flows=40_672, flow_limit=40_672, flows_folded=1_234,
                            overflow_packets=56)
@@ -220,7 +223,7 @@ def busy_host(n: int, seq: int, started: float) -> Snapshot:
         )
     procs = tuple(
         ProcessStats(pid, f"worker-{pid % BUSY_PROCESSES}", f"/usr/lib/worker/worker-{pid % BUSY_PROCESSES}", "alice",
-                     n // BUSY_PROCESSES, 1e5, 1e6, 10**8, 10**9)
+                     n // BUSY_PROCESSES, 1e5, 1e6, 9e4, 9e5, 10**8, 10**9)
         for pid in range(2000, 2000 + BUSY_PROCESSES)
     )
     return replace(build_snapshot(seq=seq, now=now), connections=tuple(conns), processes=procs)

@@ -101,6 +101,7 @@ async def test_stats_values(client: TestClient, openapi: OpenApi) -> None:
     body = await get_json(client, openapi, "/api/stats")
     assert body["total_upload_speed"] == 3_610.0
     assert body["total_download_speed"] == 70_700.0
+    assert (body["average_upload_speed"], body["average_download_speed"]) == (3_084.0, 65_000.0)
     assert body["active_connections"] == 4
     assert body["total_bytes_sent"] == 96_800
     assert body["total_bytes_received"] == 2_306_700
@@ -117,6 +118,8 @@ async def test_connections_all(client: TestClient, openapi: OpenApi) -> None:
     assert [c["id"] for c in body["connections"]] == ["c1", "c2", "c3", "c4", "c5"]
     curl = body["connections"][0]
     assert (curl["process_name"], curl["pid"], curl["download_speed"]) == ("curl", 1234, 50_000.0)
+    assert not any(key.startswith("average_") for c in body["connections"] for key in c), \
+        "connections have the speed window's speeds only"
     assert curl["local_addr"] == "192.0.2.1:40001"
     assert curl["remote_addr"] == "198.51.100.2:443"
     assert curl["bytes_received"] == 1_500_000
@@ -237,8 +240,11 @@ async def test_processes(client: TestClient, openapi: OpenApi) -> None:
     assert [p["name"] for p in body["processes"]] == ["curl", "firefox"]
     assert body["processes"][1]["connections"] == 2
     assert body["processes"][1]["upload_speed"] == 3_500.0
+    speeds = [(p["average_upload_speed"], p["average_download_speed"]) for p in body["processes"]]
+    assert speeds == [(80.0, 40_000.0), (3_000.0, 25_000.0)]
     assert body["unknown"] == [
-        {"transport": "udp", "upload_speed": 10.0, "download_speed": 0.0, "bytes_sent": 300, "bytes_received": 0}
+        {"transport": "udp", "upload_speed": 10.0, "download_speed": 0.0, "average_upload_speed": 4.0,
+         "average_download_speed": 0.0, "bytes_sent": 300, "bytes_received": 0}
     ]
 
 
@@ -290,6 +296,7 @@ async def test_interfaces(client: TestClient, openapi: OpenApi) -> None:
     assert body["count"] == 2
     eth0, wlan0 = body["interfaces"]
     assert (eth0["name"], eth0["bytes_received"], eth0["kernel_bytes_received"]) == ("eth0", 2_306_700, 2_400_000)
+    assert (eth0["download_speed"], eth0["average_download_speed"]) == (70_700.0, 65_000.0)
     assert (wlan0["up"], wlan0["error"]) == (False, "interface is down")
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.web.conftest import AUTH
+from tests.web.conftest import AUTH, CREDENTIALS
+from tests.web.fakes import FakeEngine
+from web.app import create_app
+from web.config import ServiceConfig
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 BROWSER = {"Accept": "text/html"}
@@ -72,8 +76,32 @@ async def test_pages_are_told_the_live_settings(make_client: Any) -> None:
         "update_interval": 1.0,
         "history_length": 60,
         "speed_window": 5.0,
+        "speed_window_text": "last 5 s",
+        "average_window": 60.0,
+        "average_window_text": "last minute",
         "minute_history_hours": 48,
     }
+
+
+@pytest.mark.parametrize(
+    ("speed_window", "average_window", "speed_text", "average_text"),
+    [(5.0, 60.0, "last 5 s", "last minute"), (0.5, 120.0, "last 0.5 s", "last 2 min"),
+     (2.0, 90.0, "last 2 s", "last 90 s"), (10.0, 3600.0, "last 10 s", "last hour")],
+)
+async def test_pages_name_both_speed_windows(aiohttp_client: Any, make_accountant: Any, speed_window: float, average_window: float,
+                                             speed_text: str, average_text: str) -> None:
+    """The "Speeds" buttons and the labels are the configured windows' (the page's scripts reuse the words)."""
+    windows = replace(ServiceConfig().engine, speed_window=speed_window, average_window=average_window)
+    app = create_app(ServiceConfig(engine=windows), FakeEngine(), CREDENTIALS, make_accountant())
+    client = await aiohttp_client(app)
+    for path in ("/", "/processes/1234"):
+        page = await (await client.get(path, headers={**AUTH, **BROWSER})).text()
+        settings = settings_of(page)
+        assert (settings["speed_window_text"], settings["average_window_text"]) == (speed_text, average_text)
+        buttons = re.findall(r'<button type="button" data-speeds="(\w+)" aria-pressed="\w+">([^<]*)</button>', page)
+        assert buttons == [("speed", speed_text), ("average", average_text)]
+        assert f'<span data-role="speeds-window">{speed_text}</span>' in page, "labelled before any script runs"
+        assert f"Up and Down: {speed_text}" in page, "the connection table says its window"
 
 
 @pytest.mark.parametrize("path", ["/processes/4194305", "/processes/12345678", "/processes/abc", "/processes/"])

@@ -12,7 +12,7 @@ from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from web.config import ServiceConfig
 from web.hub import Hub
-from web.metrics import build_registry, text_handler, top_processes
+from web.metrics import NamedProcesses, build_registry, text_handler, top_processes
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -38,6 +38,8 @@ async def test_interface_counters_node_exporter_style(client: TestClient) -> Non
     assert values[("trafficmon_network_receive_packets_total", (("device", "eth0"),))] == 2_100
     assert values[("trafficmon_network_kernel_receive_bytes_total", (("device", "eth0"),))] == 2_400_000
     assert values[("trafficmon_network_receive_speed_bytes_per_second", (("device", "eth0"),))] == 70_700.0
+    assert values[("trafficmon_network_transmit_average_speed_bytes_per_second", (("device", "eth0"),))] == 3_084.0
+    assert values[("trafficmon_network_receive_average_speed_bytes_per_second", (("device", "eth0"),))] == 65_000.0
     assert values[("trafficmon_network_up", (("device", "eth0"),))] == 1.0
     assert values[("trafficmon_network_up", (("device", "wlan0"),))] == 0.0
 
@@ -64,11 +66,14 @@ async def test_processes_by_name_with_unknown(client: TestClient) -> None:
     assert values[("trafficmon_process_transmit_speed_bytes_per_second", (("process", "firefox"),))] == 3_500.0
     assert values[("trafficmon_process_connections", (("process", "firefox"),))] == 2
     assert values[("trafficmon_process_transmit_speed_bytes_per_second", (("process", "unknown"),))] == 10.0
+    assert values[("trafficmon_process_receive_average_speed_bytes_per_second", (("process", "curl"),))] == 40_000.0
+    assert values[("trafficmon_process_transmit_average_speed_bytes_per_second", (("process", "firefox"),))] == 3_000.0
+    assert values[("trafficmon_process_transmit_average_speed_bytes_per_second", (("process", "unknown"),))] == 4.0
 
 
 async def test_process_labels_are_bounded(make_client: MakeClient, engine: FakeEngine) -> None:
     many = tuple(
-        ProcessStats(100 + i, f"worker{i}", "", "bob", 1, float(i), 0.0, i, 0) for i in range(50)
+        ProcessStats(100 + i, f"worker{i}", "", "bob", 1, float(i), 0.0, 2.0 * i, 0.0, i, 0) for i in range(50)
     )
     engine.tick(dataclasses.replace(build_snapshot(seq=2), processes=many))
     client = await make_client(metrics_top_processes=3)
@@ -81,18 +86,21 @@ async def test_process_labels_are_bounded(make_client: MakeClient, engine: FakeE
     assert names == {"worker49", "worker48", "worker47", "other", "unknown"}
     other = values[("trafficmon_process_transmit_speed_bytes_per_second", (("process", "other"),))]
     assert other == sum(range(47))
+    other_average = values[("trafficmon_process_transmit_average_speed_bytes_per_second", (("process", "other"),))]
+    assert other_average == 2 * sum(range(47))
 
 
 def test_top_processes_merges_pids_of_one_name() -> None:
     snap = dataclasses.replace(
         build_snapshot(),
         processes=(
-            ProcessStats(1, "nginx", "", "www", 3, 10.0, 100.0, 0, 0),
-            ProcessStats(2, "nginx", "", "www", 2, 5.0, 50.0, 0, 0),
-            ProcessStats(3, "sshd", "", "root", 1, 1.0, 1.0, 0, 0),
+            ProcessStats(1, "nginx", "", "www", 3, 10.0, 100.0, 12.0, 80.0, 0, 0),
+            ProcessStats(2, "nginx", "", "www", 2, 5.0, 50.0, 6.0, 40.0, 0, 0),
+            ProcessStats(3, "sshd", "", "root", 1, 1.0, 1.0, 3.0, 0.5, 0, 0),
         ),
     )
-    assert top_processes(snap, 1) == [("nginx", 15.0, 150.0, 5), ("other", 1.0, 1.0, 1)]
+    assert top_processes(snap, 1) == [NamedProcesses("nginx", 15.0, 150.0, 18.0, 120.0, 5),
+                                      NamedProcesses("other", 1.0, 1.0, 3.0, 0.5, 1)]
 
 
 async def test_websocket_counters(client: TestClient) -> None:

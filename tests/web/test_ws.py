@@ -136,6 +136,10 @@ async def test_subscribe_to_every_topic(client: TestClient, engine: FakeEngine, 
     data = (await receive(ws, openapi))["data"]
     assert list(data) == topics[:-1]
     assert [i["name"] for i in data["interfaces"]] == ["eth0", "wlan0"]
+    # The longer window's speeds beside the speed window's, in every record that has both.
+    assert (data["stats"]["average_upload_speed"], data["stats"]["average_download_speed"]) == (3_084.0, 65_000.0)
+    assert [p["average_download_speed"] for p in data["processes"]] == [40_000.0, 25_000.0]
+    assert [i["average_download_speed"] for i in data["interfaces"]] == [65_000.0, 0.0]
     assert data["capture"]["kernel_drops"] == 3
     assert data["capture"]["problems"] == []
     await ws.close()

@@ -51,6 +51,60 @@
     days: (d) => (d === null || d === undefined ? "—" : plural(Math.round(d * 10) / 10, "day")),
   };
 
+  // ---- which window the process and host speeds are shown over ----
+
+  // "speed": SPEED_WINDOW, as the connections' speeds; "average": AVERAGE_WINDOW, steady for
+  // transfers that move in bursts seconds apart. Chosen with the page's "Speeds" buttons
+  // (_speeds.html), remembered for every page of this site; every [data-role=speeds-window]
+  // says which one is shown, in the words the server gave (settings.*_window_text).
+  const SPEEDS_KEY = "trafficmon.speeds";
+  const speedsListeners = [];
+
+  function storedSpeeds() {
+    try {
+      return window.localStorage.getItem(SPEEDS_KEY) === "average" ? "average" : "speed";
+    } catch (err) {
+      return "speed"; // storage refused (a privacy setting): the default, not remembered
+    }
+  }
+
+  TM.speeds = {
+    mode: storedSpeeds(),
+    get average() {
+      return this.mode === "average";
+    },
+    text() {
+      return TM.settings[this.mode + "_window_text"];
+    },
+    // Calls `listener()` after every change of the window shown.
+    onChange(listener) {
+      speedsListeners.push(listener);
+    },
+    select(mode) {
+      this.mode = mode === "average" ? "average" : "speed";
+      try {
+        window.localStorage.setItem(SPEEDS_KEY, this.mode);
+      } catch (err) {
+        // not remembered; the page still shows the choice
+      }
+      this.show();
+      speedsListeners.forEach((listener) => listener());
+    },
+    show() {
+      for (const button of document.querySelectorAll("[data-speeds]")) {
+        button.setAttribute("aria-pressed", String(button.dataset.speeds === this.mode));
+      }
+      for (const label of document.querySelectorAll('[data-role="speeds-window"]')) label.textContent = this.text();
+    },
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const button of document.querySelectorAll("[data-speeds]")) {
+      button.addEventListener("click", () => TM.speeds.select(button.dataset.speeds));
+    }
+    TM.speeds.show();
+  });
+
   // ---- times: relative in the text, absolute in the tooltip ----
 
   const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "auto" });

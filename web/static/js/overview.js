@@ -97,9 +97,15 @@
       if (this.range === "live") this.chart.setData(this.live);
     },
 
+    // The host's speeds over the window chosen (the chart keeps the speed window's: its ring is the server's).
+    showNow(stats) {
+      const average = TM.speeds.average;
+      document.getElementById("rate-up").textContent = TM.fmt.rate(average ? stats.average_upload_speed : stats.total_upload_speed);
+      document.getElementById("rate-down").textContent = TM.fmt.rate(average ? stats.average_download_speed : stats.total_download_speed);
+    },
+
     add(stats, timestamp) {
-      document.getElementById("rate-up").textContent = TM.fmt.rate(stats.total_upload_speed);
-      document.getElementById("rate-down").textContent = TM.fmt.rate(stats.total_download_speed);
+      this.showNow(stats);
       const [times, up, down] = this.live;
       if (times.length && timestamp <= times[times.length - 1]) return;
       times.push(timestamp);
@@ -143,7 +149,7 @@
     },
   };
 
-  // ---- top processes by speed; list items are kept per pid so focus survives a tick ----
+  // ---- top processes by speed over the window chosen; list items are kept per pid so focus survives a tick ----
 
   const top = {
     list: document.querySelector("#top-processes ol"),
@@ -151,11 +157,15 @@
     items: new Map(),
 
     render(processes) {
+      const average = TM.speeds.average;
+      const up = (p) => (average ? p.average_upload_speed : p.upload_speed);
+      const down = (p) => (average ? p.average_download_speed : p.download_speed);
+      const both = (p) => up(p) + down(p);
       const busy = processes
-        .filter((p) => p.upload_speed + p.download_speed > 0)
-        .sort((a, b) => b.upload_speed + b.download_speed - (a.upload_speed + a.download_speed) || a.pid - b.pid)
+        .filter((p) => both(p) > 0)
+        .sort((a, b) => both(b) - both(a) || a.pid - b.pid)
         .slice(0, TOP_PROCESSES);
-      const fastest = busy.length ? busy[0].upload_speed + busy[0].download_speed : 1;
+      const fastest = busy.length ? both(busy[0]) : 1;
       const keep = new Set(busy.map((p) => p.pid));
       for (const [pid, li] of this.items) {
         if (!keep.has(pid)) {
@@ -181,9 +191,9 @@
         li.querySelector(".name").textContent = p.name;
         li.querySelector(".name").title = p.cmdline;
         li.querySelector(".pid").textContent = "pid " + p.pid;
-        li.querySelector(".up").textContent = "↑ " + TM.fmt.rate(p.upload_speed);
-        li.querySelector(".down").textContent = "↓ " + TM.fmt.rate(p.download_speed);
-        li.querySelector(".bar span").style.width = (100 * (p.upload_speed + p.download_speed)) / fastest + "%";
+        li.querySelector(".up").textContent = "↑ " + TM.fmt.rate(up(p));
+        li.querySelector(".down").textContent = "↓ " + TM.fmt.rate(down(p));
+        li.querySelector(".bar span").style.width = (100 * both(p)) / fastest + "%";
         if (li === cursor) cursor = cursor.nextElementSibling;
         else this.list.insertBefore(li, cursor);
       }
@@ -237,6 +247,7 @@
 
   const table = new TM.ConnectionTable(document.getElementById("connections"));
   let lastStats = null;
+  let lastProcesses = null;
 
   function onMessage(message) {
     const data = message.data;
@@ -255,7 +266,10 @@
         rates.add(data.stats, message.timestamp);
       }
       if (data.traffic) gauge.render(data.traffic);
-      if (data.processes) top.render(data.processes);
+      if (data.processes) {
+        lastProcesses = data.processes;
+        top.render(data.processes);
+      }
       if (data.capture && lastStats) health.render(data.capture, lastStats);
     } else if (message.type === "alert") {
       TM.showAlert(message.data);
@@ -269,6 +283,11 @@
   table.onDesync = () => socket.resubscribe();
 
   rates.init();
+  // A new choice of window shows at once, from the last tick's figures.
+  TM.speeds.onChange(() => {
+    if (lastStats) rates.showNow(lastStats);
+    if (lastProcesses) top.render(lastProcesses);
+  });
   TM.onHealth((answer, error) => health.showAccounting(answer, error));
   socket.start();
   TM.overview = { table, socket, rates, gauge };

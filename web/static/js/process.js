@@ -1,5 +1,6 @@
-// The process page (/processes/{pid}): one process's live figures, its speed
-// since the page was opened, and its connections — a WebSocket subscription
+// The process page (/processes/{pid}): one process's live figures (its speeds
+// over the window chosen), its speed since the page was opened (over the speed
+// window, as its connections'), and its connections — a WebSocket subscription
 // filtered to this pid, so the server sends only this process's rows.
 "use strict";
 
@@ -14,8 +15,10 @@
   ]);
   const history = [[], [], []];
   const table = new TM.ConnectionTable(document.getElementById("connections"));
+  let last;
 
   function showProcess(proc, timestamp) {
+    last = proc;
     gone.hidden = proc !== undefined;
     const [times, up, down] = history;
     times.push(timestamp);
@@ -27,15 +30,20 @@
       down.shift();
     }
     chart.setData(history);
+    fill(proc);
+  }
+
+  function fill(proc) {
     if (!proc) return;
+    const average = TM.speeds.average;
     document.title = "trafficmon — " + proc.name + " (pid " + pid + ")";
     TM.fill(card, {
       name: proc.name,
       cmdline: proc.cmdline || "—",
       username: proc.username || "—",
       connections: TM.fmt.count(proc.connections),
-      upload_speed: TM.fmt.rate(proc.upload_speed),
-      download_speed: TM.fmt.rate(proc.download_speed),
+      upload_speed: TM.fmt.rate(average ? proc.average_upload_speed : proc.upload_speed),
+      download_speed: TM.fmt.rate(average ? proc.average_download_speed : proc.download_speed),
       bytes_sent: TM.fmt.bytes(proc.bytes_sent),
       bytes_received: TM.fmt.bytes(proc.bytes_received),
     });
@@ -64,5 +72,6 @@
     onMessage,
   });
   table.onDesync = () => socket.resubscribe();
+  TM.speeds.onChange(() => fill(last)); // a new choice of window shows at once
   socket.start();
 })();
