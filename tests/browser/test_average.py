@@ -3,21 +3,30 @@
 curl limits how fast it reads, not what is on the wire (tests.paced says how):
 the wire carries about 10 MB at link speed, then nothing for about ten
 seconds. No 5 s window reads that steadily; the minute window
-(`AVERAGE_WINDOW`, 60 s by default) holds six bursts, ±1 at its edges, and
-reads within 20 % of the limit. curl downloads from `python -m http.server` in
-the other namespace, and the download ends by itself. The overview and the
-process page are switched to "last minute"; after one average window of the
-download (plus curl's start, which runs ahead of its limit), every value each
-shows for MEASURED seconds must be within 20 % of 1 MiB/s. A third tab, left
-on "last 5 s", reads the same total meanwhile: it swings.
+(`AVERAGE_WINDOW`, 60 s by default) holds six bursts, ±1 at its edges.
+curl downloads from `python -m http.server` in the other namespace, and the
+download ends by itself. The overview and the process page are switched to
+"last minute"; after one average window of the download (plus curl's start,
+which runs ahead of its limit), every value each shows for MEASURED seconds
+must be the wire's rate over the minute before it, within 5 % (the kernel's
+counters of the veth, sampled meanwhile, say what the wire carried). A third
+tab, left on "last 5 s", reads the same total meanwhile: it swings.
+
+Why the readings are held to the wire and not to the limit: curl keeps its
+limit only over its own periods of a few seconds, and does not make up for a
+period it ran over. Over a minute its wire carried 0.90-1.19 of its limit here
+on an idle machine (the page read each figure within 1 %), and a loaded CI
+machine read 1.37 MB/s for 20 s: eight bursts in a minute. Steady downloads against a fixed rate are
+tests.browser.test_rates.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +49,18 @@ STARTUP = 10.0
 SIZE = 150 * 2**20
 """Bytes of the file downloaded: about two minutes at the limit, longer than the test needs."""
 PORT = 5040
+WIRE_TOLERANCE = 0.05
+SAMPLED = 0.5
+"""Seconds between two samples of the veth's counters."""
+LAG = 2.5
+"""Seconds a reading may trail the wire: a tick of the service, its delivery, a sample."""
+TIMED = """selector => {
+  const target = document.querySelector(selector);
+  window.readings = [];
+  new MutationObserver(() => window.readings.push([Date.now(), target.textContent]))
+    .observe(target, {childList: true, characterData: true, subtree: true});
+}"""
+"""tests.browser.test_rates' RECORD, each text with the page's time (ms)."""
 
 
 def serve_file(host: Host, folder: Path, peers: list[subprocess.Popen[str]]) -> None:
@@ -62,6 +83,66 @@ def limited_download(client: Host, server: Host, peers: list[subprocess.Popen[st
     return curl
 
 
+class Wire:
+    """The bytes `host`'s veth received, sampled every half second from a thread until `stop()`.
+
+    What the download really put on the wire: curl keeps its limit only on
+    average over its own periods of a few seconds, so a failure says what
+    the wire carried in the minute before each reading."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self.samples: list[tuple[float, int]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(SAMPLED):
+            self.samples.append((time.time(), self._host.counters()["rx_bytes"]))
+
+    def stop(self) -> None:
+        """Stop sampling; the fixture calls it again at the end, which does nothing."""
+        self._done.set()
+        self._thread.join()
+
+    def rates(self, window: float, since: float, until: float) -> list[tuple[float, float]]:
+        """(time, bytes per second over the `window` seconds before it) at each sample between the two times."""
+        rates = []
+        for at, total in self.samples:
+            before = [(t, b) for t, b in self.samples if t <= at - window]
+            if since <= at <= until and before:
+                then, earlier = before[-1]
+                rates.append((at, (total - earlier) / (at - then)))
+        return rates
+
+
+def off_the_wire(readings: list[tuple[float, float]], wire: list[tuple[float, float]]) -> list[str]:
+    """The readings (time, bytes per second) not within WIRE_TOLERANCE of the wire's rate at some
+    sample of the LAG seconds before them: a reading shows the service's last tick, sent a tick ago."""
+    off = []
+    for at, shown in readings:
+        near = [rate for sampled, rate in wire if at - LAG <= sampled <= at + SAMPLED]
+        if not any(abs(shown - rate) <= WIRE_TOLERANCE * rate for rate in near):
+            off.append(f"{shown:,.0f} B/s at {at:.1f} s, the wire {', '.join(f'{r:,.0f}' for r in near)}")
+    return off
+
+
+def page_times(tab: Tab) -> list[tuple[float, float]]:
+    """The tab's timed readings as (the test's time, bytes per second): the page's clock may be
+    Playwright's, started at the service's time."""
+    ahead = tab.page.evaluate("Date.now()") / 1000 - time.time()
+    return [(at / 1000 - ahead, amount(text)) for at, text in tab.page.evaluate("window.readings")]
+
+
+@pytest.fixture
+def wire(link: Link) -> Iterator[Wire]:
+    """What link.a's veth receives, sampled until the test ends."""
+    sampled = Wire(link.a)
+    yield sampled
+    sampled.stop()
+
+
 def show_last_minute(tab: Tab) -> None:
     tab.page.locator('[data-speeds="average"]').click()
     assert tab.page.locator('[data-speeds="average"]').get_attribute("aria-pressed") == "true"
@@ -72,7 +153,7 @@ def window_labels(tab: Tab) -> set[str]:
 
 
 def test_curl_limit_rate_reads_its_limit_on_every_tick_over_the_last_minute(
-    link: Link, service: Service, open_tab: OpenTab, peers: list[subprocess.Popen[str]], tmp_path: Path
+    link: Link, service: Service, open_tab: OpenTab, peers: list[subprocess.Popen[str]], tmp_path: Path, wire: Wire
 ) -> None:
     folder = tmp_path / "www"
     folder.mkdir()
@@ -110,22 +191,24 @@ def test_curl_limit_rate_reads_its_limit_on_every_tick_over_the_last_minute(
     assert window_labels(swinging) == {five}
 
     time.sleep(max(0.0, started + window + STARTUP - time.monotonic()))  # warm-up: a whole window of the download
-    overview.page.evaluate(RECORD, "#rate-down")
-    process.page.evaluate(RECORD, '#process [data-field="download_speed"]')
+    overview.page.evaluate(TIMED, "#rate-down")
+    process.page.evaluate(TIMED, '#process [data-field="download_speed"]')
     swinging.page.evaluate(RECORD, "#rate-down")
+    measured = time.time()
     time.sleep(MEASURED)
-    totals = [amount(t) for t in overview.page.evaluate("window.readings")]
-    mine = [amount(t) for t in process.page.evaluate("window.readings")]
+    wire.stop()
+    carried = wire.rates(window, measured - LAG, time.time())
+    totals, mine = (page_times(tab) for tab in (overview, process))
     shorter = [amount(t) for t in swinging.page.evaluate("window.readings")]
     assert curl.poll() is None, "the download lasted the whole measurement"
 
     ticks = MEASURED / UPDATE_INTERVAL - 2
     assert min(len(totals), len(mine), len(shorter)) >= ticks, (len(totals), len(mine), len(shorter))
-    low, high = (1 - TOLERANCE) * LIMIT, (1 + TOLERANCE) * LIMIT
-    assert all(low <= v <= high for v in totals), totals
-    assert all(low <= v <= high for v in mine), mine
+    assert off_the_wire(totals, carried) == [], "the overview's total"
+    assert off_the_wire(mine, carried) == [], "the process page"
     # Why the minute is there: over the 5 s window the same download reads nothing between its
     # bursts, and more than the limit after one (up to twice it): outside 20 % both ways.
+    low, high = (1 - TOLERANCE) * LIMIT, (1 + TOLERANCE) * LIMIT
     assert min(shorter) < low and max(shorter) > high, shorter
     for tab in (overview, process, swinging):
         tab.assert_clean()

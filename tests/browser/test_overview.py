@@ -35,6 +35,13 @@ def amount(text: str) -> float:
     return float(number) * UNITS[unit.removesuffix("/s")]
 
 
+SPEED_ABOVE = f"""([selector, least]) => {{
+  const [number, unit] = document.querySelector(selector).textContent.split(" ");
+  return parseFloat(number) * {UNITS}[unit.replace("/s", "")] > least;
+}}"""
+"""True once the speed `selector` shows ('1.23 MB/s') is above `least` bytes per second."""
+
+
 def column(tab: Tab, key: str) -> list[str]:
     """The texts of one column, top to bottom, read in one go (no tick in between)."""
     return tab.page.eval_on_selector_all(
@@ -198,8 +205,9 @@ def test_process_page_shows_one_process(
     assert page.locator('#process [data-field="cmdline"]').text_content().endswith(f"d {LONG} 1")
     page.wait_for_function("() => document.querySelectorAll('#connections tbody tr[data-id]').length === 1")
     assert column(tab, "remote_addr") == [f"{PEER_NAME} ({link.b.ipv4}:{PORT})"]
-    speed = amount(page.locator('#process [data-field="download_speed"]').text_content())
-    assert speed > 0.5 * RATE_BYTES
+    # The row shows once the connection is up; its speed window fills over the next seconds.
+    page.wait_for_function(SPEED_ABOVE, arg=['#process [data-field="download_speed"]', 0.5 * RATE_BYTES],
+                           timeout=10_000)
     assert page.locator("#process-chart canvas").count() == 1
     assert page.locator('#process [data-role="gone"]').is_hidden()
     tab.assert_clean()
