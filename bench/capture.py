@@ -54,12 +54,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.model import Snapshot
-from capture.netns import entered
-from capture.parse import Parser
-from capture.sources import FrameSource, SocketSource, open_source
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.model import Snapshot
+from trafficmon.capture.netns import entered
+from trafficmon.capture.parse import Parser
+from trafficmon.capture.sources import FrameSource, SocketSource, open_source
 from tests.hosts import Host, Link, veth_link
 
 PAYLOAD = 100

@@ -43,17 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp import web
 from playwright.sync_api import WebSocket, sync_playwright
 
-from capture.model import Snapshot
-from state import Accountant
+from trafficmon.capture.model import Snapshot
+from trafficmon.state import Accountant
 from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
 from tests.web.fakes import FakeEngine, busy_host
 from tests.web.wire import bytes_acked
-from web.app import create_app
-from web.config import ServiceConfig
-from web.credentials import Credentials
-from web.hub import encode
-from web.keys import HUB_KEY
-from web.table import TableStream
+from trafficmon.web.app import create_app
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.credentials import Credentials
+from trafficmon.web.hub import encode
+from trafficmon.web.keys import HUB_KEY
+from trafficmon.web.table import TableStream
 
 USER = "bench"
 

@@ -29,8 +29,8 @@ from tempfile import TemporaryDirectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capture.config import EngineConfig
-from capture.flows import BYTES_PER_FLOW, Tracker
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.flows import BYTES_PER_FLOW, Tracker
 from tests.hosts import veth_link
 from tests.test_flood import FLOOD
 from tests.test_flow_bound import resident

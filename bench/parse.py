@@ -26,7 +26,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
-from capture.parse import LINKTYPE_ETHERNET, Parser
+from trafficmon.capture.parse import LINKTYPE_ETHERNET, Parser
 
 FRAMES = 100_000
 TEMPLATES = 500

@@ -31,10 +31,10 @@ from pathlib import Path
 # bench/capture.py would shadow the `capture` package: the repo root goes first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capture.attribution import FlowKey, Resolution
-from capture.flows import Tracker
-from capture.model import Owner
-from capture.rates import RateWindow
+from trafficmon.capture.attribution import FlowKey, Resolution
+from trafficmon.capture.flows import Tracker
+from trafficmon.capture.model import Owner
+from trafficmon.capture.rates import RateWindow
 
 RUNS = 5
 TICKS = 200

@@ -4,7 +4,7 @@ Public face: `Engine` (start/stop/snapshot/subscribe), `EngineConfig`, the
 plain result types in `capture.model`, and `CaptureError`.
 """
 
-from capture.config import EngineConfig
-from capture.errors import CaptureError
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
 
 __all__ = ["CaptureError", "EngineConfig"]

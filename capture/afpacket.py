@@ -28,10 +28,10 @@ import struct
 from scapy.arch.linux import L2ListenSocket
 from scapy.interfaces import NetworkInterface
 
-from capture import bpf
-from capture.config import EngineConfig
-from capture.errors import CaptureError
-from capture.parse import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from trafficmon.capture import bpf
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.parse import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
 SOL_PACKET = 263
 PACKET_STATISTICS = 6

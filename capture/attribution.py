@@ -24,11 +24,11 @@ from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from capture.model import Owner
-from capture.netns import enter
-from capture.procfs import InodeOwners, ProcessInfo
-from capture.sockdiag import DiagSocket, SockDiag
-from capture.synwatch import SynWatch
+from trafficmon.capture.model import Owner
+from trafficmon.capture.netns import enter
+from trafficmon.capture.procfs import InodeOwners, ProcessInfo
+from trafficmon.capture.sockdiag import DiagSocket, SockDiag
+from trafficmon.capture.synwatch import SynWatch
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from scapy.arch.common import compile_filter, free_filter
 from scapy.error import Scapy_Exception
 
-from capture.errors import CaptureError
+from trafficmon.capture.errors import CaptureError
 
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27

@@ -17,18 +17,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
-from capture.attribution import Attribution, FlowKey
-from capture.config import EngineConfig
-from capture.errors import CaptureError
-from capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
-from capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
-from capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
-from capture.names import Names
-from capture.netns import enter, entered
-from capture.parse import NON_IP, Parser
-from capture.rates import RateWindow
-from capture.rtnetlink import LinkEvents
-from capture.sources import (
+from trafficmon.capture.attribution import Attribution, FlowKey
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
+from trafficmon.capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
+from trafficmon.capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from trafficmon.capture.names import Names
+from trafficmon.capture.netns import enter, entered
+from trafficmon.capture.parse import NON_IP, Parser
+from trafficmon.capture.rates import RateWindow
+from trafficmon.capture.rtnetlink import LinkEvents
+from trafficmon.capture.sources import (
     PACKET_BROADCAST,
     PACKET_MULTICAST,
     PACKET_OTHERHOST,
@@ -36,7 +36,7 @@ from capture.sources import (
     FrameSource,
     open_source,
 )
-from capture.synwatch import SynWatch
+from trafficmon.capture.synwatch import SynWatch
 
 log = logging.getLogger(__name__)
 

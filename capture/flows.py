@@ -14,10 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capture.attribution import Attribution, FlowKey
-from capture.model import Connection, Owner, ProcessStats, UnknownBucket, Usage
-from capture.parse import NON_IP
-from capture.rates import RateWindow
+from trafficmon.capture.attribution import Attribution, FlowKey
+from trafficmon.capture.model import Connection, Owner, ProcessStats, UnknownBucket, Usage
+from trafficmon.capture.parse import NON_IP
+from trafficmon.capture.rates import RateWindow
 
 # Layout of a sniffer flow entry: bytes/packets per direction, then the interface.
 OUT_B, OUT_P, IN_B, IN_P, LOCAL_B, LOCAL_P, IFACE = range(7)

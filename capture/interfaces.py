@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import psutil
 
-from capture import rtnetlink
-from capture.errors import CaptureError
+from trafficmon.capture import rtnetlink
+from trafficmon.capture.errors import CaptureError
 
 SIOCGIFFLAGS = 0x8913
 IFF_UP = 0x1

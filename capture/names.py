@@ -20,8 +20,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from capture.config import EngineConfig
-from capture.flows import format_ip
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.flows import format_ip
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from capture.errors import CaptureError
+from trafficmon.capture.errors import CaptureError
 
 CLONE_NEWNET = 0x40000000
 _NETNS_RUN_DIR = "/run/netns"

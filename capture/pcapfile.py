@@ -9,8 +9,8 @@ from typing import Any
 from scapy.error import Scapy_Exception
 from scapy.utils import RawPcapNgReader
 
-from capture.errors import CaptureError
-from capture.parse import LINKTYPE_ETHERNET
+from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.parse import LINKTYPE_ETHERNET
 
 PKTTYPE_UNKNOWN = -1
 """pkttype of a frame whose direction is not known (files without it, lists)."""

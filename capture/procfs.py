@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import psutil
 
-from capture.model import Owner
+from trafficmon.capture.model import Owner
 
 _SOCKET_PREFIX = "socket:["
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")

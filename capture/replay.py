@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from socket import PACKET_HOST, PACKET_OUTGOING
 
-from capture.flows import format_endpoint, format_ip, protocol_name
-from capture.parse import NON_IP, Parser
-from capture.pcapfile import PcapSource
+from trafficmon.capture.flows import format_endpoint, format_ip, protocol_name
+from trafficmon.capture.parse import NON_IP, Parser
+from trafficmon.capture.pcapfile import PcapSource
 
 
 @dataclass

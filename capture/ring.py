@@ -35,10 +35,10 @@ from __future__ import annotations
 import mmap
 import struct
 
-from capture import bpf
-from capture.afpacket import SOL_PACKET, CaptureLost, PacketSocketSource
-from capture.config import EngineConfig
-from capture.errors import CaptureError
+from trafficmon.capture import bpf
+from trafficmon.capture.afpacket import SOL_PACKET, CaptureLost, PacketSocketSource
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
 
 PACKET_RX_RING = 5
 PACKET_VERSION = 10

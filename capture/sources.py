@@ -14,18 +14,18 @@ import socket
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from capture.afpacket import (
+from trafficmon.capture.afpacket import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
     NEEDS_PRIVILEGE,
     CaptureLost,
     SocketSource,
 )
-from capture.config import EngineConfig
-from capture.errors import CaptureError
-from capture.netns import entered
-from capture.pcapfile import PKTTYPE_UNKNOWN, PcapSource
-from capture.ring import RingSource, RingUnavailable
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.netns import entered
+from trafficmon.capture.pcapfile import PKTTYPE_UNKNOWN, PcapSource
+from trafficmon.capture.ring import RingSource, RingUnavailable
 
 __all__ = [
     "LINKTYPE_ETHERNET",

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import socket
 
-from capture import bpf
-from capture.afpacket import open_listen_socket
-from capture.bpf import Insn
-from capture.parse import LINKTYPE_ETHERNET, Parser
+from trafficmon.capture import bpf
+from trafficmon.capture.afpacket import open_listen_socket
+from trafficmon.capture.bpf import Insn
+from trafficmon.capture.parse import LINKTYPE_ETHERNET, Parser
 
 _LDH_ABS, _LDB_ABS, _LDXB_MSH, _LDB_IND = 0x28, 0x30, 0xB1, 0x50
 _JA, _JEQ, _JSET, _AND, _RET = 0x05, 0x15, 0x45, 0x54, 0x06

@@ -72,15 +72,15 @@ Threshold callbacks run on the accountant's thread (use
 period_start, used, cap, percent, time.
 """
 
-from state.accountant import Accountant, Clock, Subscriber
-from state.cap import LEVELS, CapCounts
-from state.config import DECIMAL_GB, AccountingConfig
-from state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
-from state.history import DailyView
-from state.periods import DateSpan
-from state.records import ThresholdEvent
-from state.store import NotSaved
-from state.validation import ValidationError
+from trafficmon.state.accountant import Accountant, Clock, Subscriber
+from trafficmon.state.cap import LEVELS, CapCounts
+from trafficmon.state.config import DECIMAL_GB, AccountingConfig
+from trafficmon.state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
+from trafficmon.state.history import DailyView
+from trafficmon.state.periods import DateSpan
+from trafficmon.state.records import ThresholdEvent
+from trafficmon.state.store import NotSaved
+from trafficmon.state.validation import ValidationError
 
 __all__ = [
     "DECIMAL_GB",

@@ -52,11 +52,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from capture.model import Snapshot
-from state.breakdown import Breakdown
-from state.cap import used_percent
-from state.config import DECIMAL_GB, AccountingConfig
-from state.counters import (
+from trafficmon.capture.model import Snapshot
+from trafficmon.state.breakdown import Breakdown
+from trafficmon.state.cap import used_percent
+from trafficmon.state.config import DECIMAL_GB, AccountingConfig
+from trafficmon.state.counters import (
     Baseline,
     CounterEvent,
     CounterReading,
@@ -64,9 +64,9 @@ from state.counters import (
     CounterTracker,
     SystemCounters,
 )
-from state.document import ADJUST_MODES, export_document, parse_document
-from state.history import DailyTotals, DailyView, MinuteHistory
-from state.periods import (
+from trafficmon.state.document import ADJUST_MODES, export_document, parse_document
+from trafficmon.state.history import DailyTotals, DailyView, MinuteHistory
+from trafficmon.state.periods import (
     BillingCycle,
     DateSpan,
     apportion,
@@ -75,11 +75,11 @@ from state.periods import (
     local_date,
     local_dates,
 )
-from state.projection import outlook
-from state.records import NOTE_CHARS, AuditEntry, PeriodRecord, StoredState, ThresholdEvent
-from state.datadir import DataDirUnusable
-from state.store import FlushBatch, MovedAside, NotSaved, Store
-from state.validation import (
+from trafficmon.state.projection import outlook
+from trafficmon.state.records import NOTE_CHARS, AuditEntry, PeriodRecord, StoredState, ThresholdEvent
+from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.store import FlushBatch, MovedAside, NotSaved, Store
+from trafficmon.state.validation import (
     MAX_BYTES,
     ValidationError,
     require_choice,

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from capture.model import Usage
-from state.records import UsageRow
+from trafficmon.capture.model import Usage
+from trafficmon.state.records import UsageRow
 
 OTHER = "(other)"
 """Key of the entry the smallest entries of a full tally are folded into."""

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from state.cap import CapCounts, Thresholds
-from state.validation import MAX_BYTES, ValidationError, require_number
+from trafficmon.state.cap import CapCounts, Thresholds
+from trafficmon.state.validation import MAX_BYTES, ValidationError, require_number
 
 DECIMAL_GB = 10**9
 """Bytes in a decimal gigabyte, the unit providers bill in."""

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 import psutil
 
-from state.links import LinkFacts, SysfsLinks
+from trafficmon.state.links import LinkFacts, SysfsLinks
 
 COUNTER_32_RANGE = 2**32
 """A 32-bit counter wraps to zero after this many bytes."""

@@ -18,12 +18,12 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from state.breakdown import KINDS, row_from_json, row_labels, row_to_json
-from state.cap import LEVELS, CapCounts
-from state.config import AccountingConfig
-from state.history import MINUTE
-from state.periods import iso
-from state.records import (
+from trafficmon.state.breakdown import KINDS, row_from_json, row_labels, row_to_json
+from trafficmon.state.cap import LEVELS, CapCounts
+from trafficmon.state.config import AccountingConfig
+from trafficmon.state.history import MINUTE
+from trafficmon.state.periods import iso
+from trafficmon.state.records import (
     NOTE_CHARS,
     AuditEntry,
     PeriodRecord,
@@ -31,7 +31,7 @@ from state.records import (
     ThresholdEvent,
     UsageRow,
 )
-from state.validation import (
+from trafficmon.state.validation import (
     ValidationError,
     require_choice,
     require_date,

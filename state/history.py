@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from state.periods import DateSpan, apportion, minute_edges
+from trafficmon.state.periods import DateSpan, apportion, minute_edges
 
 MINUTE = 60
 """Seconds per history bucket."""

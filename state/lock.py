@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir
+from trafficmon.state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir
 
 LOCK_FILE = "lock"
 

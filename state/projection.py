@@ -39,10 +39,10 @@ from datetime import timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from state.cap import project
-from state.history import DailyTotals
-from state.periods import iso, local_date, local_instant
-from state.records import PeriodRecord
+from trafficmon.state.cap import project
+from trafficmon.state.history import DailyTotals
+from trafficmon.state.periods import iso, local_date, local_instant
+from trafficmon.state.records import PeriodRecord
 
 SECONDS_PER_DAY = 86_400
 MIN_OBSERVED_SECONDS = float(SECONDS_PER_DAY)

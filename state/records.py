@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from state.cap import CapCounts
+from trafficmon.state.cap import CapCounts
 
 
 @dataclass(slots=True)

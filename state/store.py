@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from state.cap import CapCounts
-from state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir, probe_writable
-from state.records import AuditEntry, PeriodRecord, StoredState, ThresholdEvent, UsageRow
+from trafficmon.state.cap import CapCounts
+from trafficmon.state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir, probe_writable
+from trafficmon.state.records import AuditEntry, PeriodRecord, StoredState, ThresholdEvent, UsageRow
 
 log = logging.getLogger(__name__)
 

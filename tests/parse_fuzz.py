@@ -35,8 +35,8 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["capture.parse"]):
-    from capture.parse import NON_IP, FlowKey, Parser
+with atheris.instrument_imports(include=["trafficmon.capture.parse"]):
+    from trafficmon.capture.parse import NON_IP, FlowKey, Parser
 
 from tests.parse_seeds import decode  # noqa: E402 - after capture.parse is instrumented
 

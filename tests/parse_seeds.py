@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from capture.parse import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
+from trafficmon.capture.parse import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW
 
 LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, 0)
 """What the first byte of an input selects (modulo their number); 0 is a link type the parser does not know."""
@@ -82,7 +82,7 @@ def seed_frames() -> list[tuple[int, bytes]]:
 
 def pcap_frames(path: Path) -> list[tuple[int, bytes]]:
     """(linktype, frame) of every record of a pcap or pcapng file, through the replay's reader."""
-    from capture.pcapfile import PcapSource
+    from trafficmon.capture.pcapfile import PcapSource
 
     source = PcapSource(path)
     frames: list[tuple[int, bytes]] = []

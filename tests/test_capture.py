@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.model import ProcessStats, Snapshot
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.model import ProcessStats, Snapshot
 from tests.hosts import Host, Link
 
 pytestmark = pytest.mark.netns
@@ -233,7 +233,7 @@ def test_unknown_bytes_are_kept_and_reported(link: Link, engine_a: Engine, peers
 
 
 def test_missing_interface_is_a_clear_error(link: Link):
-    from capture.errors import CaptureError
+    from trafficmon.capture.errors import CaptureError
 
     eng = Engine(EngineConfig(interfaces=("nosuch0",), netns=link.a.netns))
     with pytest.raises(CaptureError, match="nosuch0"):

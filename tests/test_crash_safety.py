@@ -1,7 +1,7 @@
 """A real trafficmon killed under real traffic: kill -9 twenty times in a row, then SIGTERMs aimed at flushes.
 
 The service runs as an operator runs it (`tests.browser.service.Service`:
-`python -m web` capturing a test namespace's veth) while a download from the
+`python -m trafficmon` capturing a test namespace's veth) while a download from the
 other namespace, shaped to RATE_BYTES a second, runs the whole time. It is
 killed with SIGKILL at random moments (a fixed seed, printed, so a failure
 reproduces) and started again each time, then stopped with SIGTERM at the
@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from state.store import DB_FILE
+from trafficmon.state.store import DB_FILE
 from tests.browser import traffic
 from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.filewatch import Writes

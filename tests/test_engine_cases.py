@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from capture.attribution import Attribution
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.model import Connection, Snapshot, Usage
-from capture.netns import entered
-from capture.parse import NON_IP
+from trafficmon.capture.attribution import Attribution
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.model import Connection, Snapshot, Usage
+from trafficmon.capture.netns import entered
+from trafficmon.capture.parse import NON_IP
 from tests.hosts import PEER_NAME, Link, Routed, join, resolver_jail, routed_link
 from tests.test_capture import ROOT, kernel_delta, peers, process, settled, start_peer, wait_for, wait_line
 
@@ -339,7 +339,7 @@ def test_capture_survives_interface_removal_and_resumes_when_it_returns(
     seen: list[Snapshot] = []
     eng.subscribe(seen.append)
 
-    caplog.set_level(logging.INFO, logger="capture.engine")
+    caplog.set_level(logging.INFO, logger="trafficmon.capture.engine")
     link.a.run("ip", "link", "del", link.a.iface)
     if named:
         # The first re-open (after 1 s) finds no interface: the error says so, the engine keeps going.
@@ -407,9 +407,9 @@ def test_an_interface_recreated_after_ten_seconds_is_captured_within_a_second(li
 
 NON_ROOT = """
 import os, sys
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.errors import CaptureError
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.errors import CaptureError
 engine = Engine(EngineConfig(interfaces=(sys.argv[1],), netns=sys.argv[2] or None))
 os.setgroups([])
 os.setgid(65534)
@@ -443,8 +443,8 @@ def test_without_cap_sys_admin_entering_the_namespace_names_the_capability(link:
 
 NAMES = """
 import json, os, sys, threading, time
-from capture.config import EngineConfig
-from capture.engine import Engine
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
 iface, netns, remote = sys.argv[1:]
 engine = Engine(EngineConfig(interfaces=(iface,), netns=netns, update_interval=0.25, resolve_names=True,
                              resolve_workers=3))

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from capture.flows import BYTES_PER_FLOW
+from trafficmon.capture.flows import BYTES_PER_FLOW
 from tests.hosts import Link
 from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
 from tests.test_service_e2e import PASSWORD, get, start_service, stop_service

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.flows import BYTES_PER_FLOW
+from trafficmon.capture.flows import BYTES_PER_FLOW
 from tests.hosts import Link
 from tests.test_capture import peers, start_peer, wait_line  # noqa: F401 - peers: the fixture that ends the test's traffic
 from tests.test_flood import FLOOD

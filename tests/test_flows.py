@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from capture.attribution import FlowKey, Resolution
-from capture.flows import OVERFLOW, Tracker
-from capture.model import Owner
+from trafficmon.capture.attribution import FlowKey, Resolution
+from trafficmon.capture.flows import OVERFLOW, Tracker
+from trafficmon.capture.model import Owner
 
 A = socket.inet_aton("198.18.0.1")
 B = socket.inet_aton("198.18.0.2")
@@ -151,8 +151,8 @@ def test_process_stays_while_any_of_its_connections_is_listed():
 def test_coverage_pairs_late_frames_with_the_tick_that_counted_them():
     """Frames the kernel counted at the end of one tick are read in the next: coverage stays 1.0
     when that tick leaves the window, while a real shortfall leaves with its tick."""
-    from capture.config import EngineConfig
-    from capture.engine import Engine
+    from trafficmon.capture.config import EngineConfig
+    from trafficmon.capture.engine import Engine
 
     eng = Engine(EngineConfig(update_interval=1.0, coverage_window=3.0))
     try:
@@ -272,9 +272,9 @@ def test_processes_and_unknown_buckets_also_read_the_average_window():
 
 def test_interfaces_and_totals_also_read_the_average_window():
     """Each interface's bytes go into both its windows; the totals are the interfaces' sums, for both."""
-    from capture.config import EngineConfig
-    from capture.engine import Engine, _Capture
-    from capture.flows import IN_B, OUT_B
+    from trafficmon.capture.config import EngineConfig
+    from trafficmon.capture.engine import Engine, _Capture
+    from trafficmon.capture.flows import IN_B, OUT_B
 
     config = EngineConfig(update_interval=1.0, speed_window=1.0, average_window=3.0)
     eng = Engine(config)

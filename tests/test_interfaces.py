@@ -19,11 +19,11 @@ from typing import TypeVar
 
 import pytest
 
-from capture import rtnetlink
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.interfaces import default_interfaces
-from capture.netns import entered
+from trafficmon.capture import rtnetlink
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.interfaces import default_interfaces
+from trafficmon.capture.netns import entered
 from tests.hosts import namespaces, sh
 
 pytestmark = pytest.mark.netns

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.names import FAILURE_TTL, NAME_TTL, Names, system_lookup
+from trafficmon.capture.names import FAILURE_TTL, NAME_TTL, Names, system_lookup
 from tests.hosts import resolver_jail
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,7 +34,7 @@ from scapy.layers.l2 import ARP, GRE, LLC, CookedLinux, CookedLinuxV2, Dot1AD, D
 from scapy.layers.sctp import SCTP
 from scapy.packet import Packet, Raw
 
-from capture.parse import (
+from trafficmon.capture.parse import (
     FRAGMENT_TABLE_SIZE,
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,

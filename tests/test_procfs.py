@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from capture.procfs import ProcessInfo, readable
+from trafficmon.capture.procfs import ProcessInfo, readable
 
 RENAME = (
     "import sys, time\n"

@@ -1,6 +1,6 @@
 import pytest
 
-from capture.rates import RateWindow
+from trafficmon.capture.rates import RateWindow
 
 
 def test_speed_is_bytes_over_the_window():

@@ -13,7 +13,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
-from capture.replay import format_report, replay
+from trafficmon.capture.replay import format_report, replay
 
 
 def eth() -> Ether:
@@ -62,7 +62,7 @@ def test_replay_counts_original_length_of_truncated_records(tmp_path: Path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "web", "replay", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "trafficmon", "replay", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_prints_totals(tmp_path: Path):
@@ -78,7 +78,7 @@ def test_cli_prints_totals(tmp_path: Path):
 @pytest.mark.parametrize("args", [("missing.pcap",), ("--top", "0", "x.pcap"), ()])
 def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...]):
     (tmp_path / "x.pcap").write_bytes(b"not a capture")
-    done = subprocess.run([sys.executable, "-m", "web", "replay", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "trafficmon", "replay", *args], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

@@ -31,7 +31,7 @@ def start_service(link: Link, data_dir: Path, *extra: str) -> tuple[subprocess.P
     Its resolver knows link.b's addresses as PEER_NAME and sends no query off the machine.
     """
     env = {**os.environ, "MONITOR_PASS": PASSWORD, "MONITOR_USER": "admin"}
-    argv = [sys.executable, "-m", "web", "--interfaces", link.a.iface, "--netns", link.a.netns,
+    argv = [sys.executable, "-m", "trafficmon", "--interfaces", link.a.iface, "--netns", link.a.netns,
             "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--update-interval", "0.5",
             "--counter-poll-interval", "0.2", *extra]
     data_dir.mkdir(parents=True, exist_ok=True)

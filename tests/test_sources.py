@@ -26,17 +26,17 @@ from pathlib import Path
 import pytest
 from scapy.packet import Packet
 
-from capture import bpf
-from capture.afpacket import (
+from trafficmon.capture import bpf
+from trafficmon.capture.afpacket import (
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
     NEEDS_PRIVILEGE,
     linktype_of,
 )
-from capture.config import EngineConfig
-from capture.errors import CaptureError
-from capture.netns import CLONE_NEWNET, entered, netns_path
-from capture.sources import (
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.netns import CLONE_NEWNET, entered, netns_path
+from trafficmon.capture.sources import (
     PACKET_HOST,
     PACKET_OUTGOING,
     CaptureLost,
@@ -384,7 +384,7 @@ def test_capture_filter_without_libpcap_names_the_library(link: Link) -> None:
     Where libpcap is really absent there is nothing to hide and the same
     command runs as it is; either way the real loader fails the real way.
     """
-    argv = [sys.executable, "-m", "web", "--interfaces", link.a.iface, "--netns", link.a.netns,
+    argv = [sys.executable, "-m", "trafficmon", "--interfaces", link.a.iface, "--netns", link.a.netns,
             "--capture-filter", "udp port 9999", "--no-resolve-names", "--port", "0",
             "--data-dir", "/nonexistent/trafficmon-test"]
     hidden = [str(f) for f in _libpcap_files()]

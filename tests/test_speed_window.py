@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from capture.config import EngineConfig
-from capture.engine import Engine
-from capture.model import Snapshot
+from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.engine import Engine
+from trafficmon.capture.model import Snapshot
 from tests import paced
 from tests.hosts import Link
 from tests.test_capture import peers, wait_for

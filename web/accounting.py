@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from state import DECIMAL_GB, Accountant, ThresholdEvent
+from trafficmon.state import DECIMAL_GB, Accountant, ThresholdEvent
 
 SECONDS_PER_DAY = 86_400
 

@@ -17,13 +17,13 @@ import asyncio
 
 from aiohttp import hdrs, web
 
-from state import AccountingConfig, ValidationError
-from web import accounting, adjust_form
-from web.adjustments import parse_adjustment
-from web.bodies import is_form, read_json, read_object
-from web.keys import ACCOUNTANT_KEY, CONFIG_KEY
-from web.pages import wants_html
-from web.queries import bounded_int, known_params
+from trafficmon.state import AccountingConfig, ValidationError
+from trafficmon.web import accounting, adjust_form
+from trafficmon.web.adjustments import parse_adjustment
+from trafficmon.web.bodies import is_form, read_json, read_object
+from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY
+from trafficmon.web.pages import wants_html
+from trafficmon.web.queries import bounded_int, known_params
 
 routes = web.RouteTableDef()
 

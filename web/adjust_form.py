@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from state import Accountant, NotSaved, ValidationError
-from web.errors import ApiError
-from web.keys import ACCOUNTANT_KEY, REFUSALS_KEY
-from web.refusals import Refusal
+from trafficmon.state import Accountant, NotSaved, ValidationError
+from trafficmon.web.errors import ApiError
+from trafficmon.web.keys import ACCOUNTANT_KEY, REFUSALS_KEY
+from trafficmon.web.refusals import Refusal
 
 PAGE = "/config"
 ANCHOR = "#adjust"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from state import DECIMAL_GB, ValidationError
+from trafficmon.state import DECIMAL_GB, ValidationError
 
 FIELDS = ("mode", "bytes", "gb", "note")
 AMOUNT_FIELDS = ("bytes", "gb")

@@ -12,10 +12,10 @@ import time
 
 from aiohttp import web
 
-from state.history import MINUTE
-from web import accounting, payloads
-from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY, TICK_BUILDS_KEY
-from web.queries import (
+from trafficmon.state.history import MINUTE
+from trafficmon.web import accounting, payloads
+from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY, TICK_BUILDS_KEY
+from trafficmon.web.queries import (
     CONNECTION_SORT_FIELDS,
     PROCESS_SORT_FIELDS,
     duration,

@@ -25,16 +25,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from capture.model import Snapshot
-from state import Accountant, ThresholdEvent
-from web import accounting, accounting_api, api, bundles, pages, ws
-from web.auth import auth_middleware
-from web.config import ServiceConfig
-from web.credentials import Credentials
-from web.errors import error_middleware
-from web.headers import body_limit_middleware, security_headers_middleware
-from web.hub import Hub
-from web.keys import (
+from trafficmon.capture.model import Snapshot
+from trafficmon.state import Accountant, ThresholdEvent
+from trafficmon.web import accounting, accounting_api, api, bundles, pages, ws
+from trafficmon.web.auth import auth_middleware
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.credentials import Credentials
+from trafficmon.web.errors import error_middleware
+from trafficmon.web.headers import body_limit_middleware, security_headers_middleware
+from trafficmon.web.hub import Hub
+from trafficmon.web.keys import (
     ACCOUNTANT_KEY,
     CONFIG_KEY,
     CREDENTIALS_KEY,
@@ -45,14 +45,14 @@ from web.keys import (
     SOURCE_KEY,
     TICK_BUILDS_KEY,
 )
-from web.metrics import build_registry, metrics_handler
-from web.negotiated import add_program_get
-from web.openapi import load_document
-from web.origins import cors_middleware, csrf_middleware
-from web.period_metrics import PeriodCollector
-from web.refusals import Refusals
-from web.sources import SnapshotSource
-from web.tickbuilds import TickBuilds
+from trafficmon.web.metrics import build_registry, metrics_handler
+from trafficmon.web.negotiated import add_program_get
+from trafficmon.web.openapi import load_document
+from trafficmon.web.origins import cors_middleware, csrf_middleware
+from trafficmon.web.period_metrics import PeriodCollector
+from trafficmon.web.refusals import Refusals
+from trafficmon.web.sources import SnapshotSource
+from trafficmon.web.tickbuilds import TickBuilds
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHUTDOWN_REASON = "server shutting down"
@@ -98,7 +98,7 @@ def create_app(
     app[REFUSALS_KEY] = Refusals()
     app[TICK_BUILDS_KEY] = TickBuilds(KEPT_BODY_BYTES)
 
-    env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("trafficmon.web", "templates"), autoescape=True)
     env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)
     app.add_routes(api.routes)
     app.add_routes(accounting_api.routes)

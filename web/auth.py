@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from web.config import ServiceConfig
-from web.credentials import Credentials
-from web.errors import json_error
-from web.throttle import TOKEN_USER, LoginThrottle
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.credentials import Credentials
+from trafficmon.web.errors import json_error
+from trafficmon.web.throttle import TOKEN_USER, LoginThrottle
 
 REALM = "trafficmon"
 CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}

@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from state import ValidationError
-from web.errors import ApiError
-from web.jsontext import JsonRefused, parse_json
-from web.keys import CONFIG_KEY
+from trafficmon.state import ValidationError
+from trafficmon.web.errors import ApiError
+from trafficmon.web.jsontext import JsonRefused, parse_json
+from trafficmon.web.keys import CONFIG_KEY
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

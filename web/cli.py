@@ -33,16 +33,16 @@ from typing import Any
 
 from aiohttp import web
 
-from capture import CaptureError, EngineConfig
-from state import Accountant
-from state.datadir import DataDirUnusable
-from state.lock import DataDirBusy, data_dir_lock
-from state.store import check_data_dir
-from web.app import create_app
-from web.config import ConfigError, ServiceConfig, load_config
-from web.counters import counter_source
-from web.credentials import Credentials, CredentialsError, resolve_credentials
-from web.sources import SnapshotSource
+from trafficmon.capture import CaptureError, EngineConfig
+from trafficmon.state import Accountant
+from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.lock import DataDirBusy, data_dir_lock
+from trafficmon.state.store import check_data_dir
+from trafficmon.web.app import create_app
+from trafficmon.web.config import ConfigError, ServiceConfig, load_config
+from trafficmon.web.counters import counter_source
+from trafficmon.web.credentials import Credentials, CredentialsError, resolve_credentials
+from trafficmon.web.sources import SnapshotSource
 
 log = logging.getLogger("trafficmon")
 
@@ -57,7 +57,7 @@ class CannotListen(Exception):
 
 
 def _real_engine(config: EngineConfig) -> SnapshotSource:
-    from capture.engine import Engine
+    from trafficmon.capture.engine import Engine
 
     return Engine(config)
 
@@ -71,7 +71,7 @@ def replay_main(argv: Sequence[str]) -> int:
     """`trafficmon replay FILE [--top N]`: per-flow and per-protocol totals of a capture file."""
     import argparse
 
-    from capture.replay import format_report, replay
+    from trafficmon.capture.replay import format_report, replay
 
     parser = argparse.ArgumentParser(prog="trafficmon replay", description=replay_main.__doc__)
     parser.add_argument("file", help="a pcap or pcapng file")

@@ -32,9 +32,9 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
-from capture.config import EngineConfig
-from state import AccountingConfig, ValidationError
-from web.credentials import token_problem
+from trafficmon.capture.config import EngineConfig
+from trafficmon.state import AccountingConfig, ValidationError
+from trafficmon.web.credentials import token_problem
 
 Section = Literal["service", "engine"]
 

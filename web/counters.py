@@ -17,11 +17,11 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from capture import CaptureError
-from capture.netns import entered
-from state import CounterSource, SystemCounters
-from state.counters import ProcNetDev
-from state.links import SocketLinks
+from trafficmon.capture import CaptureError
+from trafficmon.capture.netns import entered
+from trafficmon.state import CounterSource, SystemCounters
+from trafficmon.state.counters import ProcNetDev
+from trafficmon.state.links import SocketLinks
 
 NET_DEV = "/proc/thread-self/net/dev"
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from state import NotSaved, ValidationError
+from trafficmon.state import NotSaved, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from web.errors import json_error
+from trafficmon.web.errors import json_error
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (

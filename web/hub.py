@@ -30,14 +30,14 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from capture.model import Snapshot
-from web import payloads
-from web.config import ServiceConfig
-from web.payloads import TrafficSource
-from web.queries import Selection
-from web.sources import SnapshotSource
-from web.table import TableStream
-from web.wsclient import DATA_TOPICS, TOPICS, Client, Subscription
+from trafficmon.capture.model import Snapshot
+from trafficmon.web import payloads
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.payloads import TrafficSource
+from trafficmon.web.queries import Selection
+from trafficmon.web.sources import SnapshotSource
+from trafficmon.web.table import TableStream
+from trafficmon.web.wsclient import DATA_TOPICS, TOPICS, Client, Subscription
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from state import Accountant
-from web.config import ServiceConfig
-from web.credentials import Credentials
-from web.hub import Hub
-from web.refusals import Refusals
-from web.sources import SnapshotSource
-from web.tickbuilds import TickBuilds
+from trafficmon.state import Accountant
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.credentials import Credentials
+from trafficmon.web.hub import Hub
+from trafficmon.web.refusals import Refusals
+from trafficmon.web.sources import SnapshotSource
+from trafficmon.web.tickbuilds import TickBuilds
 
 CONFIG_KEY = web.AppKey("config", ServiceConfig)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)

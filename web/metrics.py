@@ -22,10 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from capture.model import Snapshot
-from web import payloads
-from web.hub import Hub
-from web.sources import SnapshotSource
+from trafficmon.capture.model import Snapshot
+from trafficmon.web import payloads
+from trafficmon.web.hub import Hub
+from trafficmon.web.sources import SnapshotSource
 
 PREFIX = "trafficmon"
 

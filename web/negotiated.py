@@ -14,7 +14,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import PlainResource, UrlMappingMatchInfo
 
-from web.pages import wants_html
+from trafficmon.web.pages import wants_html
 
 
 class ProgramResource(PlainResource):

@@ -16,7 +16,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def load_document() -> dict[str, Any]:
-    text = resources.files("web").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    text = resources.files("trafficmon.web").joinpath("openapi.yaml").read_text(encoding="utf-8")
     document = yaml.safe_load(text)
     if not isinstance(document, dict) or "paths" not in document:
         raise ValueError("web/openapi.yaml is not an OpenAPI document")

@@ -20,12 +20,12 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
-from web import accounting
-from web.adjust_form import page_result
-from web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
-from web.payloads import capture_problem
-from web.openapi import describe
-from web.queries import MAX_PID
+from trafficmon.web import accounting
+from trafficmon.web.adjust_form import page_result
+from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
+from trafficmon.web.payloads import capture_problem
+from trafficmon.web.openapi import describe
+from trafficmon.web.queries import MAX_PID
 
 routes = web.RouteTableDef()
 

@@ -11,8 +11,8 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-from capture.model import Connection, Snapshot
-from web.queries import Ordering, Selection
+from trafficmon.capture.model import Connection, Snapshot
+from trafficmon.web.queries import Ordering, Selection
 
 TrafficSource = Callable[[], dict[str, Any]]
 """Builds the `traffic` part: the billing period, from the accountant (`web.accounting.period`)."""

@@ -24,9 +24,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from state import LEVELS, Accountant
-from state.breakdown import OTHER as FOLDED
-from web.metrics import PREFIX
+from trafficmon.state import LEVELS, Accountant
+from trafficmon.state.breakdown import OTHER as FOLDED
+from trafficmon.web.metrics import PREFIX
 
 OTHER = "other"
 UNKNOWN = "unknown"

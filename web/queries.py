@@ -16,8 +16,8 @@ from typing import Any, Literal, TypeVar
 
 from multidict import MultiMapping
 
-from capture.model import Connection, ProcessStats
-from web.errors import ApiError
+from trafficmon.capture.model import Connection, ProcessStats
+from trafficmon.web.errors import ApiError
 
 PROTOCOL_EXAMPLES = ("tcp", "udp", "icmpv6", "SOCK_STREAM")
 # A connection matches by its seed `protocol` (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from capture.model import Snapshot
+from trafficmon.capture.model import Snapshot
 
 
 class SnapshotSource(Protocol):

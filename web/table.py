@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from capture.model import Connection
+from trafficmon.capture.model import Connection
 
 FIXED = (
     "id",

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Callable, Hashable
 
-from capture.model import Snapshot
+from trafficmon.capture.model import Snapshot
 
 
 class TickBuilds:

@@ -32,13 +32,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from web.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
-from web.errors import ApiError
-from web.hub import Hub
-from web.jsontext import JsonRefused, parse_json
-from web.keys import CONFIG_KEY, HUB_KEY
-from web.queries import Selection
-from web.wsclient import DEFAULT_TOPICS, TOPICS, Client, Subscription
+from trafficmon.web.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
+from trafficmon.web.errors import ApiError
+from trafficmon.web.hub import Hub
+from trafficmon.web.jsontext import JsonRefused, parse_json
+from trafficmon.web.keys import CONFIG_KEY, HUB_KEY
+from trafficmon.web.queries import Selection
+from trafficmon.web.wsclient import DEFAULT_TOPICS, TOPICS, Client, Subscription
 
 routes = web.RouteTableDef()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from web.queries import Selection
+from trafficmon.web.queries import Selection
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 class Service:
-    """`python -m web` capturing `host`, on a port that stays the same across restarts."""
+    """`python -m trafficmon` capturing `host`, on a port that stays the same across restarts."""
 
     def __init__(self, host: Host, data_dir: Path, password: str, peer_addresses: tuple[str, ...] = (), *,
                  clock: datetime | None = None, env: Mapping[str, str] | None = None):
@@ -70,7 +70,7 @@ class Service:
 
     def start(self) -> None:
         argv = [
-            sys.executable, "-m", "web", "--interfaces", self.host.iface, "--netns", self.host.netns,
+            sys.executable, "-m", "trafficmon", "--interfaces", self.host.iface, "--netns", self.host.netns,
             "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
             "--update-interval", str(UPDATE_INTERVAL), "--history-length", "60",
         ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from state import Accountant, AccountingConfig
+from trafficmon.state import Accountant, AccountingConfig
 from tests.state.fakes import FakeClock, FakeCounters, at
 
 

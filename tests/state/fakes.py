@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from state import CounterReading, InterfaceCounters
+from trafficmon.state import CounterReading, InterfaceCounters
 
 BOOT = "boot-1"
 

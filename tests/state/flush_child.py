@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from capture.model import Snapshot, Usage
-from state import Accountant, AccountingConfig
+from trafficmon.capture.model import Snapshot, Usage
+from trafficmon.state import Accountant, AccountingConfig
 from tests.state.fakes import FakeClock, FakeCounters, at
 
 START = at("2024-01-10 12:00")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from capture.model import Snapshot, Usage
-from state import Accountant, AccountingConfig, ThresholdEvent, ValidationError
+from trafficmon.capture.model import Snapshot, Usage
+from trafficmon.state import Accountant, AccountingConfig, ThresholdEvent, ValidationError
 from tests.state.fakes import FakeClock, FakeCounters, at
 
 OpenAccountant = Callable[..., Accountant]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from state import Accountant
+from trafficmon.state import Accountant
 from tests.state.fakes import FakeClock, FakeCounters, at
 
 MB = 1_000_000
@@ -45,7 +45,7 @@ def test_steps_forward_and_back_count_every_byte_once_where_it_moved(
     clock.now = at("2024-01-31 23:00")
     counters.booted_at = clock.now - 3600
     acc = open_accountant()
-    caplog.set_level(logging.INFO, logger="state.accountant")
+    caplog.set_level(logging.INFO, logger="trafficmon.state.accountant")
     moved = 0
     for step, expected in (
         (0, [("2024-01-01", 10 * MB)]),

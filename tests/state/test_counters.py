@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from state.counters import (
+from trafficmon.state.counters import (
     COUNTER_32_RANGE,
     Baseline,
     CounterReading,
@@ -19,7 +19,7 @@ from state.counters import (
     ProcNetDev,
     SystemCounters,
 )
-from state.links import SocketLinks, SysfsLinks
+from trafficmon.state.links import SocketLinks, SysfsLinks
 
 GBIT = 10**9
 T0 = 1_700_000_000.0

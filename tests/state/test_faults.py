@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from capture.model import Snapshot, Usage
-from state import Accountant, NotSaved
-from state.store import DB_FILE
+from trafficmon.capture.model import Snapshot, Usage
+from trafficmon.state import Accountant, NotSaved
+from trafficmon.state.store import DB_FILE
 from tests.filesystems import Ext4Image, Tmpfs, ext4, small_tmpfs  # noqa: F401 - fixtures
 from tests.state.fakes import FakeClock, FakeCounters
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from state.datadir import DataDirUnusable
-from state.lock import DataDirBusy, data_dir_lock
+from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.lock import DataDirBusy, data_dir_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from pathlib import Path
-from state.lock import data_dir_lock
+from trafficmon.state.lock import data_dir_lock
 with data_dir_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from state.periods import BillingCycle, apportion, day_edges, local_instant, minute_edges
+from trafficmon.state.periods import BillingCycle, apportion, day_edges, local_instant, minute_edges
 from tests.state.fakes import at
 
 UTC = ZoneInfo("UTC")

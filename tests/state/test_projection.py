@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from state import Accountant, CapCounts
-from state.cap import project
-from state.projection import NOT_YET
+from trafficmon.state import Accountant, CapCounts
+from trafficmon.state.cap import project
+from trafficmon.state.projection import NOT_YET
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.state.test_accounting import _query, advance
 

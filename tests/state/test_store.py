@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from capture.model import Snapshot, Usage
-from state import Accountant, AccountingConfig, ValidationError
-from state.datadir import DataDirUnusable
-from state.store import DB_FILE, SCHEMA_VERSION, check_data_dir
+from trafficmon.capture.model import Snapshot, Usage
+from trafficmon.state import Accountant, AccountingConfig, ValidationError
+from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.store import DB_FILE, SCHEMA_VERSION, check_data_dir
 from tests.state import flush_child
 from tests.state.fakes import FakeClock, FakeCounters, at
 

@@ -17,13 +17,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from state import Accountant, AccountingConfig
+from trafficmon.state import Accountant, AccountingConfig
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from web.app import create_app
-from web.config import ServiceConfig
-from web.credentials import Credentials
+from trafficmon.web.app import create_app
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.credentials import Credentials
 
 USER = "admin"
 PASSWORD = "s3cret-pässword"

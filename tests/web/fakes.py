@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from capture import CaptureError
-from capture.model import (
+from trafficmon.capture import CaptureError
+from trafficmon.capture.model import (
     CaptureHealth,
     Connection,
     HistoryPoint,

@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from web.openapi import load_document
+from trafficmon.web.openapi import load_document
 
 DOCUMENT_URI = "urn:trafficmon:openapi"
 

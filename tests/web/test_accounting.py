@@ -18,15 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
-from capture.model import Usage
-from state import Accountant, CounterReading
-from state.datadir import DataDirUnusable
+from trafficmon.capture.model import Usage
+from trafficmon.state import Accountant, CounterReading
+from trafficmon.state.datadir import DataDirUnusable
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config, build_app
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from web import accounting_api
-from web.keys import ACCOUNTANT_KEY
+from trafficmon.web import accounting_api
+from trafficmon.web.keys import ACCOUNTANT_KEY
 
 MB = 10**6
 GB = 10**9

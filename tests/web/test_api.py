@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH
-from capture.model import Snapshot
+from trafficmon.capture.model import Snapshot
 from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
 

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.openapi_check import OpenApi
 from tests.web.test_ws import connect, receive
-from web.jsontext import MAX_DEPTH
+from trafficmon.web.jsontext import MAX_DEPTH
 
 DEEP = "[" * 10_000 + "]" * 10_000
 JSON_HEADERS = {**AUTH, "Accept": "application/json", "Content-Type": "application/json"}

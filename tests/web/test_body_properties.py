@@ -39,16 +39,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capture.model import Snapshot, Usage
-from state import Accountant
-from state.store import DB_FILE
+from trafficmon.capture.model import Snapshot, Usage
+from trafficmon.state import Accountant
+from trafficmon.state.store import DB_FILE
 from tests.state.fakes import FakeClock, FakeCounters
 from tests.web.conftest import AUTH, accounting_config, build_app
 from tests.web.fakes import FakeEngine
 from tests.web.openapi_check import OpenApi
 from tests.web.test_ws import connect, receive
-from web.keys import ACCOUNTANT_KEY, HUB_KEY
-from web.wsclient import TOPICS
+from trafficmon.web.keys import ACCOUNTANT_KEY, HUB_KEY
+from trafficmon.web.wsclient import TOPICS
 
 T = TypeVar("T")
 

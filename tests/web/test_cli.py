@@ -1,7 +1,7 @@
 """The `trafficmon` command: start order, start-up messages, failures, shutdown.
 
 Most tests call `main` with a fake engine; the unusable-DATA_DIR ones run the
-real command (`python -m web`, real engine) on real file systems.
+real command (`python -m trafficmon`, real engine) on real file systems.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tests.state.test_lock import held
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.test_config import run_module
-from web.cli import main
-from web.config import ACCOUNTING_FLAGS, SETTINGS
-from web.credentials import PASSWORD_FILE, TOKEN_FILE
+from trafficmon.web.cli import main
+from trafficmon.web.config import ACCOUNTING_FLAGS, SETTINGS
+from trafficmon.web.credentials import PASSWORD_FILE, TOKEN_FILE
 
 
 @pytest.fixture(autouse=True)

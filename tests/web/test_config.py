@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from capture.config import EngineConfig
-from state import AccountingConfig, CapCounts
-from web.config import (
+from trafficmon.capture.config import EngineConfig
+from trafficmon.state import AccountingConfig, CapCounts
+from trafficmon.web.config import (
     ACCOUNTING_FLAGS,
     SETTINGS,
     ConfigError,
@@ -313,7 +313,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def run_module(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in (*SETTINGS, *ACCOUNTING_FLAGS)}}
     return subprocess.run(
-        [sys.executable, "-m", "web", *args],
+        [sys.executable, "-m", "trafficmon", *args],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,

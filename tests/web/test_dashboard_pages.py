@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH, CREDENTIALS
 from tests.web.fakes import FakeEngine
-from web.app import create_app
-from web.config import ServiceConfig
+from trafficmon.web.app import create_app
+from trafficmon.web.config import ServiceConfig
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 BROWSER = {"Accept": "text/html"}

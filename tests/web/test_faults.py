@@ -16,12 +16,12 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
-from state.store import DB_FILE
+from trafficmon.state.store import DB_FILE
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from web.keys import ACCOUNTANT_KEY
+from trafficmon.web.keys import ACCOUNTANT_KEY
 
 HTML = {**AUTH, "Accept": "text/html"}
 

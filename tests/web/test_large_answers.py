@@ -19,7 +19,7 @@ import pytest
 
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, busy_host
-from web.keys import TICK_BUILDS_KEY
+from trafficmon.web.keys import TICK_BUILDS_KEY
 
 FLOWS = 100_000
 LIMIT = 10_000

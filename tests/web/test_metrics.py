@@ -7,12 +7,12 @@ import dataclasses
 from aiohttp.test_utils import TestClient, make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
-from capture.model import ProcessStats
+from trafficmon.capture.model import ProcessStats
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
-from web.config import ServiceConfig
-from web.hub import Hub
-from web.metrics import NamedProcesses, build_registry, text_handler, top_processes
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.hub import Hub
+from trafficmon.web.metrics import NamedProcesses, build_registry, text_handler, top_processes
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

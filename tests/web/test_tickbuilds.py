@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from capture.model import Snapshot
+from trafficmon.capture.model import Snapshot
 from tests.web.fakes import build_snapshot
-from web.tickbuilds import TickBuilds
+from trafficmon.web.tickbuilds import TickBuilds
 
 
 @pytest.fixture

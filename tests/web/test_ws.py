@@ -12,12 +12,12 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from state import ThresholdEvent
+from trafficmon.state import ThresholdEvent
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from web import accounting
-from web.keys import HUB_KEY
+from trafficmon.web import accounting
+from trafficmon.web.keys import HUB_KEY
 
 RECEIVE_TIMEOUT = 5.0
 

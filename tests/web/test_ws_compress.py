@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, busy_host
 from tests.web.wire import bytes_acked
-from web.keys import HUB_KEY
+from trafficmon.web.keys import HUB_KEY
 
 CONNECTIONS = 1_000
 STARTED = time.time()

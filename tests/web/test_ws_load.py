@@ -20,8 +20,8 @@ import aiohttp
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.test_ws_slow import BULK, open_stalled_socket, read_to_end
-from web.config import ServiceConfig
-from web.keys import HUB_KEY
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.keys import HUB_KEY
 
 READERS = 270
 STALLED = 30

@@ -12,9 +12,9 @@ import aiohttp
 
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
-from web.keys import HUB_KEY
-from web.ws import WRITER_LIMIT
-from web.wsclient import Client
+from trafficmon.web.keys import HUB_KEY
+from trafficmon.web.ws import WRITER_LIMIT
+from trafficmon.web.wsclient import Client
 
 FAST_CLIENTS = 20
 TICKS = 30

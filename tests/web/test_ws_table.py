@@ -11,14 +11,14 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from capture.model import Snapshot
+from trafficmon.capture.model import Snapshot
 from tests.web.conftest import AUTH
 from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
-from web.config import ServiceConfig
-from web.hub import Hub
-from web.keys import HUB_KEY
-from web.table import COLUMNS, MOVING, TableStream
+from trafficmon.web.config import ServiceConfig
+from trafficmon.web.hub import Hub
+from trafficmon.web.keys import HUB_KEY
+from trafficmon.web.table import COLUMNS, MOVING, TableStream
 
 TABLE_TOPICS = ["stats", "table"]
 
