@@ -50,10 +50,10 @@ from tests.web.fakes import FakeEngine, busy_host
 from tests.web.wire import bytes_acked
 from trafficmon.web.app import create_app
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.credentials import Credentials
-from trafficmon.web.hub import encode
 from trafficmon.web.keys import HUB_KEY
-from trafficmon.web.table import TableStream
+from trafficmon.web.live.hub import encode
+from trafficmon.web.live.table import TableStream
+from trafficmon.web.security.credentials import Credentials
 
 USER = "bench"
 

@@ -63,6 +63,15 @@ Public API (everything the web layer needs is exported here)::
     acc.import_state(doc) -> dict                                        # period()
     acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
 
+Before the accountant, the composition root (as root, before dropping it)::
+
+    check_data_dir(path)                    # DataDirUnusable: the one line saying why
+    with data_dir_lock(path): ...           # DataDirBusy: another trafficmon holds it
+    with counter_source(netns, interfaces) as counters: ...   # the captured namespace's counters
+
+`OTHER` is the breakdown's name for what it folded; `MINUTE` the span of a
+minute-history point, in seconds.
+
 Every bad input raises `ValidationError(field, message)` and changes nothing.
 A change that could not be written durably raises `NotSaved` and is not made:
 `adjust`, `update_settings` and `import_state` block on that write (call them
@@ -73,18 +82,24 @@ period_start, used, cap, percent, time.
 """
 
 from trafficmon.state.accountant import Accountant, Clock, Subscriber
+from trafficmon.state.breakdown import OTHER
 from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import DECIMAL_GB, AccountingConfig
 from trafficmon.state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
-from trafficmon.state.history import DailyView
+from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.history import MINUTE, DailyView
+from trafficmon.state.lock import DataDirBusy, data_dir_lock
+from trafficmon.state.namespace_counters import counter_source
 from trafficmon.state.periods import DateSpan
 from trafficmon.state.records import ThresholdEvent
-from trafficmon.state.store import NotSaved
+from trafficmon.state.store import NotSaved, check_data_dir
 from trafficmon.state.validation import ValidationError
 
 __all__ = [
     "DECIMAL_GB",
     "LEVELS",
+    "MINUTE",
+    "OTHER",
     "Accountant",
     "AccountingConfig",
     "CapCounts",
@@ -92,6 +107,8 @@ __all__ = [
     "CounterReading",
     "CounterSource",
     "DailyView",
+    "DataDirBusy",
+    "DataDirUnusable",
     "DateSpan",
     "InterfaceCounters",
     "NotSaved",
@@ -99,4 +116,7 @@ __all__ = [
     "SystemCounters",
     "ThresholdEvent",
     "ValidationError",
+    "check_data_dir",
+    "counter_source",
+    "data_dir_lock",
 ]

@@ -13,7 +13,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
-from trafficmon.capture.replay import format_report, replay
+from trafficmon.capture.file_totals import format_report, replay
 
 
 def eth() -> Ether:

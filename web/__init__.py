@@ -1,1 +1,14 @@
-"""The aiohttp service: REST, WebSocket, auth, docs, metrics; also the composition root (config, CLI)."""
+"""The aiohttp service and the composition root.
+
+- `cli`, `config`, `app`: the `trafficmon` command, its settings, the application factory
+- `live/`: the WebSocket endpoint, its hub and per-client outboxes, the table topic, per-tick builds
+- `routes/`: request handlers (the live API, the accounting API, adjustments, pages, bundles)
+- `views/`: JSON bodies built from a capture snapshot (`live_json`) and from the accountant (`period_json`)
+- `parsing/`: client input read strictly (JSON text, bodies and forms, query strings)
+- `metrics/`: `GET /metrics`, live and billing-period series
+- `security/`: authentication, credentials, the login throttle, origins, response headers
+- `keys`, `errors`, `openapi`: the app's typed keys, JSON errors, the OpenAPI document
+
+Only the faces of `capture` and `state` (their packages, and `capture.model`)
+are imported here; pyproject.toml's import contracts hold that.
+"""

@@ -27,13 +27,15 @@ from aiohttp import WSCloseCode, web
 
 from trafficmon.capture.model import Snapshot
 from trafficmon.state import Accountant, ThresholdEvent
-from trafficmon.web import accounting, accounting_api, api, bundles, pages, ws
-from trafficmon.web.auth import auth_middleware
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.credentials import Credentials
 from trafficmon.web.errors import error_middleware
-from trafficmon.web.headers import body_limit_middleware, security_headers_middleware
-from trafficmon.web.hub import Hub
+from trafficmon.web.live import endpoint
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.routes import accounting_api, bundles, live_api, pages
+from trafficmon.web.security.auth import auth_middleware
+from trafficmon.web.security.credentials import Credentials
+from trafficmon.web.security.headers import body_limit_middleware, security_headers_middleware
+from trafficmon.web.views import period_json
 from trafficmon.web.keys import (
     ACCOUNTANT_KEY,
     CONFIG_KEY,
@@ -45,14 +47,14 @@ from trafficmon.web.keys import (
     SOURCE_KEY,
     TICK_BUILDS_KEY,
 )
-from trafficmon.web.metrics import build_registry, metrics_handler
-from trafficmon.web.negotiated import add_program_get
+from trafficmon.web.live.source import SnapshotSource
+from trafficmon.web.live.tickbuilds import TickBuilds
+from trafficmon.web.metrics.live import build_registry, metrics_handler
+from trafficmon.web.metrics.period import PeriodCollector
 from trafficmon.web.openapi import load_document
-from trafficmon.web.origins import cors_middleware, csrf_middleware
-from trafficmon.web.period_metrics import PeriodCollector
-from trafficmon.web.refusals import Refusals
-from trafficmon.web.sources import SnapshotSource
-from trafficmon.web.tickbuilds import TickBuilds
+from trafficmon.web.routes.form_refusals import Refusals
+from trafficmon.web.routes.negotiated import add_program_get
+from trafficmon.web.security.origins import cors_middleware, csrf_middleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 SHUTDOWN_REASON = "server shutting down"
@@ -70,7 +72,7 @@ def create_app(
 
     `accountant` is not started yet: the app starts it and stops it. The
     command passes one reading the captured namespace's counters
-    (`web.counters`), tests one with a fake clock and counters: where the
+    (`state.namespace_counters`), tests one with a fake clock and counters: where the
     state is kept is always the caller's explicit choice.
     """
     authentication = [auth_middleware(config, credentials)] if config.auth == "basic" else []
@@ -85,7 +87,7 @@ def create_app(
             body_limit_middleware(config.max_body_bytes),
         ],
     )
-    hub = Hub(config, source, lambda: accounting.period(accountant))
+    hub = Hub(config, source, lambda: period_json.period(accountant))
     registry = build_registry(source, hub, config.metrics_top_processes)
     registry.register(PeriodCollector(accountant, config.metrics_top_processes))
     app[CONFIG_KEY] = config
@@ -100,13 +102,13 @@ def create_app(
 
     env = aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("trafficmon.web", "templates"), autoescape=True)
     env.globals["bundle_url"] = functools.partial(bundles.bundle_url, app)
-    app.add_routes(api.routes)
+    app.add_routes(live_api.routes)
     app.add_routes(accounting_api.routes)
     # Before the pages of the same paths: programs get JSON, browsers fall through to the page.
     add_program_get(app, "/daily", accounting_api.daily, "daily")
     add_program_get(app, "/config", accounting_api.config, "config")
     app.add_routes(pages.routes)
-    app.add_routes(ws.routes)
+    app.add_routes(endpoint.routes)
     app.router.add_get("/metrics", metrics_handler(registry), name="metrics")
     app.add_routes(bundles.routes)  # before the static files whose folder they share
     app.router.add_static("/static", STATIC_DIR, append_version=True, name="static")
@@ -130,7 +132,7 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
 
     def publish(event: ThresholdEvent) -> None:
-        loop.call_soon_threadsafe(hub.publish_alert, accounting.alert(event))
+        loop.call_soon_threadsafe(hub.publish_alert, period_json.alert(event))
 
     stopped = threading.Event()
 

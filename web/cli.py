@@ -11,7 +11,7 @@ Order matters and is deliberate:
    could drop root (least privilege), so they are never reopened;
 4. resolve the password (generated and stored 0600 at first start);
 5. open the kernel counters the accounting reads, in the captured namespace
-   (`web.counters`: that too needs root, so it comes before anything that
+   (`state.namespace_counters`: that too needs root, so it comes before anything that
    could drop it);
 6. build the app — its startup starts the accountant (opening the store in
    DATA_DIR) — listen (a port in use: one line, exit 2), and say where: URL,
@@ -34,15 +34,11 @@ from typing import Any
 from aiohttp import web
 
 from trafficmon.capture import CaptureError, EngineConfig
-from trafficmon.state import Accountant
-from trafficmon.state.datadir import DataDirUnusable
-from trafficmon.state.lock import DataDirBusy, data_dir_lock
-from trafficmon.state.store import check_data_dir
+from trafficmon.state import Accountant, DataDirBusy, DataDirUnusable, check_data_dir, counter_source, data_dir_lock
 from trafficmon.web.app import create_app
 from trafficmon.web.config import ConfigError, ServiceConfig, load_config
-from trafficmon.web.counters import counter_source
-from trafficmon.web.credentials import Credentials, CredentialsError, resolve_credentials
-from trafficmon.web.sources import SnapshotSource
+from trafficmon.web.live.source import SnapshotSource
+from trafficmon.web.security.credentials import Credentials, CredentialsError, resolve_credentials
 
 log = logging.getLogger("trafficmon")
 
@@ -57,7 +53,7 @@ class CannotListen(Exception):
 
 
 def _real_engine(config: EngineConfig) -> SnapshotSource:
-    from trafficmon.capture.engine import Engine
+    from trafficmon.capture import Engine
 
     return Engine(config)
 
@@ -71,7 +67,7 @@ def replay_main(argv: Sequence[str]) -> int:
     """`trafficmon replay FILE [--top N]`: per-flow and per-protocol totals of a capture file."""
     import argparse
 
-    from trafficmon.capture.replay import format_report, replay
+    from trafficmon.capture import format_report, replay
 
     parser = argparse.ArgumentParser(prog="trafficmon replay", description=replay_main.__doc__)
     parser.add_argument("file", help="a pcap or pcapng file")

@@ -32,9 +32,9 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
-from trafficmon.capture.config import EngineConfig
+from trafficmon.capture import EngineConfig
 from trafficmon.state import AccountingConfig, ValidationError
-from trafficmon.web.credentials import token_problem
+from trafficmon.web.security.credentials import token_problem
 
 Section = Literal["service", "engine"]
 
@@ -54,7 +54,7 @@ class ServiceConfig:
     `engine` is handed to the capture engine and `accounting` to the
     accountant as they are; the other fields are the web service's own.
     `monitor_pass` None means "generate one and store it in
-    `accounting.data_dir`" (see `web.credentials`), and so do no
+    `accounting.data_dir`" (see `web.security.credentials`), and so do no
     `api_tokens`. `auth` "none" asks no credentials at all (loopback only).
     """
 

@@ -9,11 +9,11 @@ from prometheus_client import CollectorRegistry
 
 from trafficmon.state import Accountant
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.credentials import Credentials
-from trafficmon.web.hub import Hub
-from trafficmon.web.refusals import Refusals
-from trafficmon.web.sources import SnapshotSource
-from trafficmon.web.tickbuilds import TickBuilds
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.live.source import SnapshotSource
+from trafficmon.web.live.tickbuilds import TickBuilds
+from trafficmon.web.routes.form_refusals import Refusals
+from trafficmon.web.security.credentials import Credentials
 
 CONFIG_KEY = web.AppKey("config", ServiceConfig)
 CREDENTIALS_KEY = web.AppKey("credentials", Credentials)

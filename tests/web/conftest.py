@@ -23,7 +23,7 @@ from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from trafficmon.web.app import create_app
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.credentials import Credentials
+from trafficmon.web.security.credentials import Credentials
 
 USER = "admin"
 PASSWORD = "s3cret-pässword"

@@ -25,8 +25,8 @@ from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config, build_app
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from trafficmon.web import accounting_api
 from trafficmon.web.keys import ACCOUNTANT_KEY
+from trafficmon.web.routes import accounting_api
 
 MB = 10**6
 GB = 10**9

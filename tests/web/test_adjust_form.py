@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.web.conftest import AUTH
 from tests.web.openapi_check import OpenApi
 from trafficmon.web.keys import ACCOUNTANT_KEY
-from trafficmon.web.refusals import Refusal, Refusals
+from trafficmon.web.routes.form_refusals import Refusal, Refusals
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 LOCATION = re.compile(r"/config\?(adjusted=[0-9]+|refused=[A-Za-z0-9_-]+)#adjust")

@@ -1,7 +1,7 @@
 """Hostile bodies: whatever the service cannot store or parse is refused at the door, never a 500.
 
 Each request here answered 500, or 200 for a change that was lost at the
-next flush, before bodies were read by `web.jsontext`: a lone surrogate in a
+next flush, before bodies were read by `web.parsing.jsontext`: a lone surrogate in a
 note, JSON nested 10,000 deep, invalid UTF-8, an unknown charset, a cap of
 1e300 GB, a key given twice. Every refusal leaves the state as it was, and an
 accepted note with line breaks survives a restart on the same DATA_DIR.
@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.openapi_check import OpenApi
 from tests.web.test_ws import connect, receive
-from trafficmon.web.jsontext import MAX_DEPTH
+from trafficmon.web.parsing.jsontext import MAX_DEPTH
 
 DEEP = "[" * 10_000 + "]" * 10_000
 JSON_HEADERS = {**AUTH, "Accept": "application/json", "Content-Type": "application/json"}

@@ -48,7 +48,7 @@ from tests.web.fakes import FakeEngine
 from tests.web.openapi_check import OpenApi
 from tests.web.test_ws import connect, receive
 from trafficmon.web.keys import ACCOUNTANT_KEY, HUB_KEY
-from trafficmon.web.wsclient import TOPICS
+from trafficmon.web.live.outbox import TOPICS
 
 T = TypeVar("T")
 

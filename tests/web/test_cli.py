@@ -27,7 +27,7 @@ from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.test_config import run_module
 from trafficmon.web.cli import main
 from trafficmon.web.config import ACCOUNTING_FLAGS, SETTINGS
-from trafficmon.web.credentials import PASSWORD_FILE, TOKEN_FILE
+from trafficmon.web.security.credentials import PASSWORD_FILE, TOKEN_FILE
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trafficmon.web.credentials import PASSWORD_FILE, TOKEN_FILE, CredentialsError, resolve_credentials
+from trafficmon.web.security.credentials import PASSWORD_FILE, TOKEN_FILE, CredentialsError, resolve_credentials
 
 TOKENS = ("a-token-of-16-chars", "another_token.with~more")
 

@@ -1,6 +1,6 @@
 """The form bodies hypothesis broke (`test_body_properties.py`), each kept as a plain example.
 
-Before multipart forms were read part by part in `web.bodies`, a part header
+Before multipart forms were read part by part in `web.parsing.bodies`, a part header
 with a control character and a charset Python does not know (a form's or a
 part's) answered 500, and a file part was spooled to a temporary file that
 nothing closed when a later part was bad. The streamed body shows the size

@@ -11,8 +11,8 @@ from trafficmon.capture.model import ProcessStats
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.hub import Hub
-from trafficmon.web.metrics import NamedProcesses, build_registry, text_handler, top_processes
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.metrics.live import NamedProcesses, build_registry, text_handler, top_processes
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

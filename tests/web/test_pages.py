@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH
 from tests.web.openapi_check import OpenApi
-from trafficmon.web.pages import wants_html
+from trafficmon.web.routes.pages import wants_html
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"

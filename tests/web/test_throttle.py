@@ -9,7 +9,7 @@ import pytest
 
 from tests.web.conftest import AUTH, MakeClient, basic, bearer
 from tests.web.openapi_check import OpenApi
-from trafficmon.web.throttle import LoginThrottle
+from trafficmon.web.security.login_throttle import LoginThrottle
 
 WRONG = basic(password="guess")
 

@@ -10,7 +10,7 @@ import pytest
 
 from trafficmon.capture.model import Snapshot
 from tests.web.fakes import build_snapshot
-from trafficmon.web.tickbuilds import TickBuilds
+from trafficmon.web.live.tickbuilds import TickBuilds
 
 
 @pytest.fixture

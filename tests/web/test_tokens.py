@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH, OTHER_TOKEN, TOKEN, MakeClient, bearer
 from tests.web.test_security import PROTECTED
-from trafficmon.web.auth import parse_bearer, token_matches
+from trafficmon.web.security.auth import parse_bearer, token_matches
 
 OFFER = ("trafficmon", f"bearer.{TOKEN}")
 ALLOWED = "https://dashboard.example.org"

@@ -16,8 +16,8 @@ from trafficmon.state import ThresholdEvent
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from trafficmon.web import accounting
 from trafficmon.web.keys import HUB_KEY
+from trafficmon.web.views import period_json
 
 RECEIVE_TIMEOUT = 5.0
 
@@ -198,7 +198,7 @@ async def test_alert_reaches_subscribers_of_alerts_only(client: TestClient, open
     await quiet.send_json({"type": "subscribe", "topics": ["stats"]})
     await receive(quiet, openapi)
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    alert = accounting.alert(ThresholdEvent("warning", start, 812, 1000, start + timedelta(days=3)))
+    alert = period_json.alert(ThresholdEvent("warning", start, 812, 1000, start + timedelta(days=3)))
     client.server.app[HUB_KEY].publish_alert(alert)
     assert await receive(default, openapi) == {"type": "alert", "data": alert}
     await quiet.send_json({"type": "ping"})

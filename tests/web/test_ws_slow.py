@@ -13,8 +13,8 @@ import aiohttp
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
 from trafficmon.web.keys import HUB_KEY
-from trafficmon.web.ws import WRITER_LIMIT
-from trafficmon.web.wsclient import Client
+from trafficmon.web.live.endpoint import WRITER_LIMIT
+from trafficmon.web.live.outbox import Client
 
 FAST_CLIENTS = 20
 TICKS = 30

@@ -16,9 +16,9 @@ from tests.web.conftest import AUTH
 from tests.web.fakes import FakeEngine, build_snapshot, connection
 from tests.web.openapi_check import OpenApi
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.hub import Hub
 from trafficmon.web.keys import HUB_KEY
-from trafficmon.web.table import COLUMNS, MOVING, TableStream
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.live.table import COLUMNS, MOVING, TableStream
 
 TABLE_TOPICS = ["stats", "table"]
 

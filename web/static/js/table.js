@@ -109,7 +109,7 @@
       this.total = total;
     }
 
-    // A `table` part: a keyframe (base null) or a delta on the tick `base` (see web/table.py).
+    // A `table` part: a keyframe (base null) or a delta on the tick `base` (see web/live/table.py).
     applyTable(seq, part) {
       if (part.base === null) {
         this.wire = { columns: part.columns, moving: part.moving };

@@ -8,7 +8,7 @@ changed; its background thread persists them. Export and import build or parse
 a document of thousands of rows, so they run in an executor.
 
 `GET /daily` and `GET /config` are also the dashboard's pages: `web.app`
-registers `daily` and `config` here for programs only (`web.negotiated`).
+registers `daily` and `config` here for programs only (`web.routes.negotiated`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import asyncio
 from aiohttp import hdrs, web
 
 from trafficmon.state import AccountingConfig, ValidationError
-from trafficmon.web import accounting, adjust_form
-from trafficmon.web.adjustments import parse_adjustment
-from trafficmon.web.bodies import is_form, read_json, read_object
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY
-from trafficmon.web.pages import wants_html
-from trafficmon.web.queries import bounded_int, known_params
+from trafficmon.web.parsing.bodies import is_form, read_json, read_object
+from trafficmon.web.parsing.queries import bounded_int, known_params
+from trafficmon.web.routes import adjust_form
+from trafficmon.web.routes.adjust import parse_adjustment
+from trafficmon.web.routes.pages import wants_html
+from trafficmon.web.views import period_json
 
 routes = web.RouteTableDef()
 
@@ -39,19 +40,19 @@ def _days(request: web.Request) -> int | None:
 @routes.get("/data", name="data")
 async def data(request: web.Request) -> web.Response:
     known_params(request.query, ())
-    return web.json_response(accounting.period(request.app[ACCOUNTANT_KEY]))
+    return web.json_response(period_json.period(request.app[ACCOUNTANT_KEY]))
 
 
 async def daily(request: web.Request) -> web.Response:
-    """`GET /daily` for programs: the daily totals (the page is `web.pages`)."""
-    response = web.json_response(accounting.daily(request.app[ACCOUNTANT_KEY], _days(request)))
+    """`GET /daily` for programs: the daily totals (the page is `web.routes.pages`)."""
+    response = web.json_response(period_json.daily(request.app[ACCOUNTANT_KEY], _days(request)))
     response.headers[hdrs.VARY] = hdrs.ACCEPT
     return response
 
 
 @routes.get("/daily-chart", name="daily_chart")
 async def daily_chart(request: web.Request) -> web.Response:
-    return web.json_response(accounting.daily_chart(request.app[ACCOUNTANT_KEY], _days(request)))
+    return web.json_response(period_json.daily_chart(request.app[ACCOUNTANT_KEY], _days(request)))
 
 
 @routes.get("/api/months", name="api_months")
@@ -65,7 +66,7 @@ async def months(request: web.Request) -> web.Response:
 async def adjust(request: web.Request) -> web.Response:
     """Set or add to the period's counted total by hand; answers the audit entry and the period.
 
-    A browser's form post (a form that prefers HTML) is sent back to /config instead (`web.adjust_form`).
+    A browser's form post (a form that prefers HTML) is sent back to /config instead (`web.routes.adjust_form`).
     """
     known_params(request.query, ())
     if is_form(request) and wants_html(request.headers.get(hdrs.ACCEPT, "")):
@@ -85,11 +86,11 @@ async def _adjust(request: web.Request) -> dict[str, object]:
         if exc.field == "bytes" and wanted.unit != "bytes":
             raise ValidationError(wanted.unit, f"{exc.message} (in bytes)") from None
         raise
-    return {"adjustment": entry, "period": accounting.period(accountant)}
+    return {"adjustment": entry, "period": period_json.period(accountant)}
 
 
 async def config(request: web.Request) -> web.Response:
-    """`GET /config` for programs: the settings in force and what each one is (the page is `web.pages`).
+    """`GET /config` for programs: the settings in force and what each one is (the page is `web.routes.pages`).
 
     The page's `adjusted` and `refused` are taken and ignored: the document
     states them for the operation, so a program sending them is not refused.
@@ -144,7 +145,7 @@ async def import_state(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, request.app[ACCOUNTANT_KEY].import_state, document)
     return web.json_response(
-        {"imported": True, "period": accounting.period(request.app[ACCOUNTANT_KEY])}
+        {"imported": True, "period": period_json.period(request.app[ACCOUNTANT_KEY])}
     )
 
 
@@ -159,7 +160,7 @@ async def audit(request: web.Request) -> web.Response:
 async def alerts(request: web.Request) -> web.Response:
     """Every cap threshold crossed so far, oldest first: what `alert` messages said to whoever was connected."""
     known_params(request.query, ())
-    listed = [accounting.alert(event) for event in request.app[ACCOUNTANT_KEY].events()]
+    listed = [period_json.alert(event) for event in request.app[ACCOUNTANT_KEY].events()]
     return web.json_response({"alerts": listed, "count": len(listed)})
 
 

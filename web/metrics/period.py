@@ -25,8 +25,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trafficmon.state import LEVELS, Accountant
-from trafficmon.state.breakdown import OTHER as FOLDED
-from trafficmon.web.metrics import PREFIX
+from trafficmon.state import OTHER as FOLDED
+from trafficmon.web.metrics.live import PREFIX
 
 OTHER = "other"
 UNKNOWN = "unknown"

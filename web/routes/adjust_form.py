@@ -5,7 +5,7 @@ show a JSON answer, so it gets Post/Redirect/Get: a 303 to
 `/config?adjusted=<audit id>` when the adjustment was applied, or to
 `/config?refused=<reference>` when it was refused, and the page renders
 either server-side. The redirect carries only an id: the applied change is
-read back from the audit trail, a refusal from `web.refusals`, so no typed
+read back from the audit trail, a refusal from `web.routes.form_refusals`, so no typed
 text travels in a URL, and the page escapes what it shows (Jinja2
 autoescape). JSON clients, and programs that post a form without asking for
 HTML (curl sends `*/*`), keep getting JSON.
@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 from trafficmon.state import Accountant, NotSaved, ValidationError
 from trafficmon.web.errors import ApiError
 from trafficmon.web.keys import ACCOUNTANT_KEY, REFUSALS_KEY
-from trafficmon.web.refusals import Refusal
+from trafficmon.web.routes.form_refusals import Refusal
 
 PAGE = "/config"
 ANCHOR = "#adjust"

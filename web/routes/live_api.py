@@ -12,10 +12,10 @@ import time
 
 from aiohttp import web
 
-from trafficmon.state.history import MINUTE
-from trafficmon.web import accounting, payloads
+from trafficmon.state import MINUTE
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, SOURCE_KEY, TICK_BUILDS_KEY
-from trafficmon.web.queries import (
+from trafficmon.web.views import live_json, period_json
+from trafficmon.web.parsing.queries import (
     CONNECTION_SORT_FIELDS,
     PROCESS_SORT_FIELDS,
     duration,
@@ -35,10 +35,10 @@ def _no_query(request: web.Request) -> None:
 @routes.get("/health", name="health")
 async def health(request: web.Request) -> web.Response:
     _no_query(request)
-    status, body = payloads.health(
+    status, body = live_json.health(
         request.app[SOURCE_KEY].snapshot(),
         time.time(),
-        accounting.health(request.app[ACCOUNTANT_KEY].status()),
+        period_json.health(request.app[ACCOUNTANT_KEY].status()),
     )
     return web.json_response(body, status=status)
 
@@ -53,7 +53,7 @@ async def connections(request: web.Request) -> web.Response:
     body = await request.app[TICK_BUILDS_KEY].body(
         request.app[SOURCE_KEY].snapshot(),
         ("connections", selection, ordering),
-        lambda snap: json.dumps(payloads.connections(snap, selection, ordering)).encode(),
+        lambda snap: json.dumps(live_json.connections(snap, selection, ordering)).encode(),
     )
     return web.Response(body=body, content_type="application/json")
 
@@ -68,13 +68,13 @@ async def processes(request: web.Request) -> web.Response:
     )
     snap = request.app[SOURCE_KEY].snapshot()
     period = request.app[ACCOUNTANT_KEY].processes("name")
-    return web.json_response(payloads.processes(snap, selection, ordering, period))
+    return web.json_response(live_json.processes(snap, selection, ordering, period))
 
 
 @routes.get("/api/stats", name="api_stats")
 async def stats(request: web.Request) -> web.Response:
     _no_query(request)
-    return web.json_response(payloads.stats(request.app[SOURCE_KEY].snapshot()))
+    return web.json_response(live_json.stats(request.app[SOURCE_KEY].snapshot()))
 
 
 @routes.get("/api/bandwidth-history", name="api_bandwidth_history")
@@ -85,7 +85,7 @@ async def bandwidth_history(request: web.Request) -> web.Response:
     raw = known_params(request.query, ("range",))["range"]
     seconds = duration(raw, "range", kept)
     if seconds is None:
-        return web.json_response(payloads.history(request.app[SOURCE_KEY].snapshot()))
+        return web.json_response(live_json.history(request.app[SOURCE_KEY].snapshot()))
     points = accountant.history(seconds)
     return web.json_response({"history": points, "count": len(points), "range": raw, "resolution": MINUTE})
 
@@ -93,10 +93,10 @@ async def bandwidth_history(request: web.Request) -> web.Response:
 @routes.get("/api/capture", name="api_capture")
 async def capture(request: web.Request) -> web.Response:
     _no_query(request)
-    return web.json_response(payloads.capture(request.app[SOURCE_KEY].snapshot()))
+    return web.json_response(live_json.capture(request.app[SOURCE_KEY].snapshot()))
 
 
 @routes.get("/api/interfaces", name="api_interfaces")
 async def interfaces(request: web.Request) -> web.Response:
     _no_query(request)
-    return web.json_response(payloads.interfaces(request.app[SOURCE_KEY].snapshot()))
+    return web.json_response(live_json.interfaces(request.app[SOURCE_KEY].snapshot()))

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from trafficmon.capture.model import Connection, Snapshot
-from trafficmon.web.queries import Ordering, Selection
+from trafficmon.web.parsing.queries import Ordering, Selection
 
 TrafficSource = Callable[[], dict[str, Any]]
-"""Builds the `traffic` part: the billing period, from the accountant (`web.accounting.period`)."""
+"""Builds the `traffic` part: the billing period, from the accountant (`web.views.period_json.period`)."""
 
 STALE_TICKS = 5
 """Capture counts as stalled after this many intervals without a new snapshot."""
@@ -147,7 +147,7 @@ def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int,
 
     "unhealthy" (503) while capture is down or not ticking. "degraded" while
     it serves but a monitor should hear of something: capture's `problems`, or
-    the accounting's `problem` (built by `web.accounting.health`: the state
+    the accounting's `problem` (built by `web.views.period_json.health`: the state
     cannot be written, a counter read failed, a corrupt database was replaced),
     which never makes the service unhealthy, as the period totals keep coming
     from the kernel counters. Degraded is 503 while the state cannot be written

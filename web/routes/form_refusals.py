@@ -1,6 +1,6 @@
 """Recent refusals of the /config page's no-JavaScript form, kept for the page it is sent back to.
 
-A browser without JavaScript is redirected after its post (`web.adjust_form`);
+A browser without JavaScript is redirected after its post (`web.routes.adjust_form`);
 the page it lands on must say what was refused, but the message may quote what
 was typed, which must not travel in a URL. So the redirect carries an
 unguessable reference into this store, which keeps only the last few: a

@@ -10,7 +10,7 @@ Memory per client is bounded whatever the peer does:
   unread for `WS_SEND_TIMEOUT` is evicted. Alerts overflowing it evict the client;
 - frames are the hub's shared `bytes`, written with `send_frame` (no per-client
   encoding; aiohttp deflates them per client when compression was negotiated,
-  see `web.ws`), and aiohttp's writer stops at its own buffer limit until the peer
+  see `web.live.endpoint`), and aiohttp's writer stops at its own buffer limit until the peer
   drains, so the transport buffer holds at most about one frame more than that.
 
 Only the handler task reads from the socket; only this writer task (plus
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from trafficmon.web.queries import Selection
+from trafficmon.web.parsing.queries import Selection
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Client:
 
     @property
     def update_pending(self) -> bool:
-        """An update is waiting unsent; offering another drops it (see `web.table`)."""
+        """An update is waiting unsent; offering another drops it (see `web.live.table`)."""
         return self._latest is not None
 
     def offer_update(self, frame: bytes) -> None:

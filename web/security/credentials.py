@@ -9,7 +9,7 @@ generated once into its own file beside the password.
 
 Tokens are RFC 7230 `token` characters (generated ones URL-safe) because a
 browser page sends one inside the `Sec-WebSocket-Protocol` header, which
-allows nothing else (`web.auth`).
+allows nothing else (`web.security.auth`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 
-VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
+VENDOR_DIR = Path(__file__).parents[1] / "static" / "vendor"
 BUNDLES = ("swagger-ui/swagger-ui-bundle", "redoc/redoc.standalone")
 ROUTE = "bundle"
 

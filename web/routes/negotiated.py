@@ -1,9 +1,9 @@
 """Paths that are a page for a browser and JSON for a program, served by two route tables.
 
 Seed B answered `GET /daily` and `GET /config` with JSON; the dashboard has its
-pages at the same paths (`web.pages`). Rather than one handler knowing both,
+pages at the same paths (`web.routes.pages`). Rather than one handler knowing both,
 the JSON side registers a resource that only matches requests that do not
-prefer HTML — the rule `GET /` follows, `web.pages.wants_html` — ahead of the
+prefer HTML — the rule `GET /` follows, `web.routes.pages.wants_html` — ahead of the
 page. A browser's request falls through to the page registered after it; curl,
 scripts and `Accept: application/json` get JSON.
 """
@@ -14,7 +14,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import PlainResource, UrlMappingMatchInfo
 
-from trafficmon.web.pages import wants_html
+from trafficmon.web.routes.pages import wants_html
 
 
 class ProgramResource(PlainResource):

@@ -5,7 +5,7 @@ take, a field given twice, a file upload, text that is not UTF-8 — is an
 `ApiError(400)` (or 415 for a media type or charset the endpoint does not
 read) before any handler looks at it. Size
 is bounded by `client_max_size` (413) before any of this runs. The JSON itself
-is read by `web.jsontext`, the same reader the WebSocket's messages go through.
+is read by `web.parsing.jsontext`, the same reader the WebSocket's messages go through.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from trafficmon.state import ValidationError
 from trafficmon.web.errors import ApiError
-from trafficmon.web.jsontext import JsonRefused, parse_json
 from trafficmon.web.keys import CONFIG_KEY
+from trafficmon.web.parsing.jsontext import JsonRefused, parse_json
 
 JSON = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

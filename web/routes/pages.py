@@ -4,7 +4,7 @@
 browser) and at least as much as JSON; everything else — curl's `*/*`,
 scripts — gets the API description as JSON, as the seed API did. `GET /daily`
 and `GET /config` are pages here too; their JSON for programs is registered
-ahead of them (`web.negotiated`).
+ahead of them (`web.routes.negotiated`).
 
 The dashboard pages are templates filled in by their scripts from the API and
 the WebSocket; each page gets, in its `data-settings`, the few settings its
@@ -20,12 +20,12 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
-from trafficmon.web import accounting
-from trafficmon.web.adjust_form import page_result
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
-from trafficmon.web.payloads import capture_problem
 from trafficmon.web.openapi import describe
-from trafficmon.web.queries import MAX_PID
+from trafficmon.web.parsing.queries import MAX_PID
+from trafficmon.web.routes.adjust_form import page_result
+from trafficmon.web.views import period_json
+from trafficmon.web.views.live_json import capture_problem
 
 routes = web.RouteTableDef()
 
@@ -100,7 +100,7 @@ def state_banner(request: web.Request) -> dict[str, str] | None:
     down = capture_problem(snap, time.time())
     if down is not None:
         return {"level": "critical", "text": f"Capture is down: {down}"}
-    state = accounting.health(request.app[ACCOUNTANT_KEY].status())
+    state = period_json.health(request.app[ACCOUNTANT_KEY].status())
     if state["problem"] is None:
         return None
     if not state["saving"]:
@@ -138,7 +138,7 @@ async def months_page(request: web.Request) -> web.Response:
 
 @routes.get("/config", name="config_page")
 async def config_page(request: web.Request) -> web.Response:
-    """The settings page; after a form post without JavaScript, with its result (`web.adjust_form`)."""
+    """The settings page; after a form post without JavaScript, with its result (`web.routes.adjust_form`)."""
     context = {**page_context(request, "config"), "adjust": page_result(request)}
     return aiohttp_jinja2.render_template("config.html", request, context)
 

@@ -1,15 +1,21 @@
-"""The built wheel: one import root, `trafficmon`, that another project's `web` cannot shadow.
+"""The built wheel: one import root, `trafficmon`, that another project's `web` cannot shadow, and its import contracts.
 
 Distributions owning the import names `capture`, `state` or `web` exist (web.py
 imports as `web`), and pip does not tell when two wheels install the same
-top-level name. The wheel is built from this checkout, installed into a fresh
-virtual environment next to a made-up distribution that owns `web`, and run
-from there: `trafficmon --help`, `python -m trafficmon --help`, `trafficmon
-replay` on a capture file, and the dashboard's templates and the OpenAPI
-document loaded from the installed package. Offline: both wheels are built
-without build isolation, and the fresh environment finds the dependencies in
-this one's site-packages through a .pth file (which adds the folder only, so
-this checkout's editable install stays out of it).
+top-level name. The wheel is built from a copy of this checkout's files (so
+no stale `build/` folder leaks into it), installed into a fresh virtual
+environment next to a made-up distribution that owns `web`, and run from
+there: `trafficmon --help`, `python -m trafficmon --help`, `trafficmon replay`
+on a capture file, and the dashboard's templates and the OpenAPI document
+loaded from the installed package. Offline: both wheels are built without
+build isolation, and the fresh environment finds the dependencies in this
+one's site-packages through a .pth file (which adds the folder only, so this
+checkout's editable install stays out of it).
+
+The installed package is also where import-linter checks the contracts in
+pyproject.toml (the layers, and capture and state used only through their
+faces): grimp reads a package from one folder, and only the wheel has
+trafficmon in one.
 """
 
 from __future__ import annotations
@@ -39,6 +45,17 @@ def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     return done
 
 
+def checkout_copy(folder: Path) -> Path:
+    """This checkout's files (tracked, or new and not ignored), copied to `folder`."""
+    listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT).stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a file deleted but not yet staged is still listed
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(source.read_bytes())
+    return folder
+
+
 def build_wheel(source: Path, out: Path) -> Path:
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
         "-w", out, source)
@@ -61,7 +78,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the trafficmon wheel and `webclash`; its bin folder."""
     tmp = tmp_path_factory.mktemp("wheel")
     wheels = tmp / "wheels"
-    ours = build_wheel(ROOT, wheels / "ours")
+    ours = build_wheel(checkout_copy(tmp / "source"), wheels / "ours")
     theirs = build_wheel(clashing_distribution(tmp / "clash"), wheels / "theirs")
     venv = tmp / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
@@ -105,3 +122,13 @@ print(jinja2.PackageLoader("trafficmon.web", "templates").list_templates()[:1] !
     assert probe[0] == "another project", "`web` is the other project's"
     assert probe[1].startswith(str(installed.parent / "lib")), "trafficmon is the installed wheel, not this checkout"
     assert probe[2:] == ["True", "True"], "the OpenAPI document and the templates load from the installed package"
+
+
+def test_the_import_contracts_hold(installed: Path, tmp_path: Path) -> None:
+    """`lint-imports` on the installed package: every contract kept (its report says which broke and where)."""
+    command = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+    done = subprocess.run([installed / "python", "-c", command, ROOT / "pyproject.toml", "--no-cache"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "Contracts: 3 kept, 0 broken." in report

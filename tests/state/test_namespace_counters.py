@@ -9,7 +9,7 @@ import pytest
 from trafficmon.capture import CaptureError
 from tests.hosts import Link
 from tests.test_capture import peers, start_peer, wait_line  # noqa: F401 - peers is a fixture
-from trafficmon.web.counters import counter_source
+from trafficmon.state.namespace_counters import counter_source
 
 VETH_SPEED_BPS = 10 * 10**9
 """What the veth driver reports (10000 Mb/s)."""

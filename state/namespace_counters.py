@@ -17,10 +17,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from trafficmon.capture import CaptureError
-from trafficmon.capture.netns import entered
-from trafficmon.state import CounterSource, SystemCounters
-from trafficmon.state.counters import ProcNetDev
+from trafficmon.capture import CaptureError, entered
+from trafficmon.state.counters import CounterSource, ProcNetDev, SystemCounters
 from trafficmon.state.links import SocketLinks
 
 NET_DEV = "/proc/thread-self/net/dev"

@@ -7,12 +7,12 @@ clients share the default one, so most ticks are serialised exactly once — in
 the hub's builder thread, not on the loop (picking the busiest 1,000 of 100,000
 connections and serialising them is a tenth of a second the loop would not
 serve anyone), and the same `bytes` go to every client's outbox
-(`web.wsclient`). One build at a time: a tick that arrives during one waits,
+(`web.live.outbox`). One build at a time: a tick that arrives during one waits,
 and only the newest waiting tick is built. A client
 whose send has stalled longer than `WS_SEND_TIMEOUT`, or whose reply queue
 overflows, is closed with TRY_AGAIN_LATER and a reason, never buffered for.
 
-The `table` topic is stateful (deltas between ticks, see `web.table`): one
+The `table` topic is stateful (deltas between ticks, see `web.live.table`): one
 stream per distinct subscription that asks for it, advanced once per tick, and
 two frames at most per such subscription — the delta, and a keyframe for the
 clients that join or missed a frame.
@@ -31,13 +31,13 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from trafficmon.capture.model import Snapshot
-from trafficmon.web import payloads
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.payloads import TrafficSource
-from trafficmon.web.queries import Selection
-from trafficmon.web.sources import SnapshotSource
-from trafficmon.web.table import TableStream
-from trafficmon.web.wsclient import DATA_TOPICS, TOPICS, Client, Subscription
+from trafficmon.web.live.outbox import DATA_TOPICS, TOPICS, Client, Subscription
+from trafficmon.web.live.source import SnapshotSource
+from trafficmon.web.live.table import TableStream
+from trafficmon.web.parsing.queries import Selection
+from trafficmon.web.views import live_json
+from trafficmon.web.views.live_json import TrafficSource
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,18 @@ class TickView:
         snap = self.snap
         match topic:
             case "connections":
-                matching = payloads.matching_connections(snap, selection)
-                return [c.to_dict() for c in payloads.busiest(matching, self._max_connections)]
+                matching = live_json.matching_connections(snap, selection)
+                return [c.to_dict() for c in live_json.busiest(matching, self._max_connections)]
             case "processes":
-                return payloads.process_list(snap, selection)
+                return live_json.process_list(snap, selection)
             case "stats":
-                return payloads.stats(snap)
+                return live_json.stats(snap)
             case "traffic":
                 return self._traffic()
             case "interfaces":
                 return [i.to_dict() for i in snap.interfaces]
             case "capture":
-                return payloads.capture(snap)
+                return live_json.capture(snap)
         raise ValueError(f"no such topic: {topic}")
 
     def message(self, kind: str, sub: Subscription, table: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -321,8 +321,8 @@ class Hub:
         deltas = {}
         for sub in wanted:
             stream = self._tables.setdefault(sub, TableStream())
-            matching = payloads.matching_connections(view.snap, sub.selection)
-            listed = payloads.busiest(matching, self._config.ws_max_connections)
+            matching = live_json.matching_connections(view.snap, sub.selection)
+            listed = live_json.busiest(matching, self._config.ws_max_connections)
             deltas[sub] = stream.advance(view.snap.seq, listed, len(matching))
         return deltas
 

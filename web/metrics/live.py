@@ -7,7 +7,7 @@ Cardinality is bounded: interfaces by what is monitored, processes by
 `METRICS_TOP_PROCESSES` named by process name (never pid or remote address)
 plus `process="other"` for the rest and `process="unknown"` for bytes not yet
 attributed. The registry is private to the app; the billing period's
-collector (`web.period_metrics`) is registered beside this one.
+collector (`web.metrics.period`) is registered beside this one.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trafficmon.capture.model import Snapshot
-from trafficmon.web import payloads
-from trafficmon.web.hub import Hub
-from trafficmon.web.sources import SnapshotSource
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.live.source import SnapshotSource
+from trafficmon.web.views import live_json
 
 PREFIX = "trafficmon"
 
@@ -234,7 +234,7 @@ class SnapshotCollector(Collector):
 
     def _service(self, snap: Snapshot) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            f"{PREFIX}_connections", "Connections currently open.", value=payloads.active_connections(snap)
+            f"{PREFIX}_connections", "Connections currently open.", value=live_json.active_connections(snap)
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_start_time_seconds", "When capture started (Unix time).", value=snap.started

@@ -9,7 +9,7 @@ Anything else gets `{"type": "error", "error": "..."}` and changes nothing.
 Messages over `WS_MAX_MSG_SIZE` close the socket with 1009 (aiohttp does that).
 
 Subprotocol: a client that offers "trafficmon" gets it selected; a browser page
-on another origin offers it beside `bearer.<token>`, its API token (`web.auth`),
+on another origin offers it beside `bearer.<token>`, its API token (`web.security.auth`),
 and would fail the handshake if the server selected none. A handshake that
 carries a token without offering "trafficmon" is refused with 400 before
 aiohttp looks at it, as aiohttp logs an offer it cannot match, token and all.
@@ -32,13 +32,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from trafficmon.web.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
 from trafficmon.web.errors import ApiError
-from trafficmon.web.hub import Hub
-from trafficmon.web.jsontext import JsonRefused, parse_json
 from trafficmon.web.keys import CONFIG_KEY, HUB_KEY
-from trafficmon.web.queries import Selection
-from trafficmon.web.wsclient import DEFAULT_TOPICS, TOPICS, Client, Subscription
+from trafficmon.web.live.hub import Hub
+from trafficmon.web.live.outbox import DEFAULT_TOPICS, TOPICS, Client, Subscription
+from trafficmon.web.parsing.jsontext import JsonRefused, parse_json
+from trafficmon.web.parsing.queries import Selection
+from trafficmon.web.security.auth import SUBPROTOCOL, offered_subprotocols, subprotocol_token
 
 routes = web.RouteTableDef()
 

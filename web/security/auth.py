@@ -4,9 +4,9 @@ People log in with basic auth; programs send an API token as
 `Authorization: Bearer <token>`. A browser page cannot put an Authorization
 header on a WebSocket, so the handshake may carry the token as a subprotocol
 instead: the page offers `["trafficmon", "bearer.<token>"]` and the server
-selects "trafficmon" (`web.ws`), the only way such a page can send it without
+selects "trafficmon" (`web.live.endpoint`), the only way such a page can send it without
 putting it in a URL, where logs and histories keep it. The token is never
-logged: `web.ws` refuses, before aiohttp could log the offer, a handshake that
+logged: `web.live.endpoint` refuses, before aiohttp could log the offer, a handshake that
 carries one without offering "trafficmon".
 
 Headers are parsed here rather than by a library so that a malformed one is
@@ -14,7 +14,7 @@ simply "not authenticated". Secrets are compared with `hmac.compare_digest` —
 both basic-auth fields, always, and every token (as SHA-256 digests, so
 neither their lengths nor which one matched shows in the timing). Wrong
 passwords and wrong tokens are rate-limited alike per client address and per
-user name (`web.throttle`); absent or malformed credentials are not counted.
+user name (`web.security.login_throttle`); absent or malformed credentials are not counted.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from trafficmon.web.config import ServiceConfig
-from trafficmon.web.credentials import Credentials
 from trafficmon.web.errors import json_error
-from trafficmon.web.throttle import TOKEN_USER, LoginThrottle
+from trafficmon.web.security.credentials import Credentials
+from trafficmon.web.security.login_throttle import TOKEN_USER, LoginThrottle
 
 REALM = "trafficmon"
 CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}

@@ -1,0 +1,1 @@
+"""The live feed: the WebSocket endpoint, its hub and per-client outboxes, the table topic, and answers built once per tick."""

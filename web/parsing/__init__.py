@@ -1,0 +1,1 @@
+"""What clients send, read strictly: JSON text, request bodies and forms, query strings."""

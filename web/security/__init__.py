@@ -1,0 +1,1 @@
+"""Who may use the service and how: authentication, credentials, the login throttle, origins, response headers."""
