@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Debian packages the test suite drives: namespaces, veth, tc and ss (iproute2),
 # traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, the
 # browser for the dashboard tests (chromium, driven by Playwright's own driver),
-# and curl for the README's client examples (tests/test_readme_clients.py).
+# and curl for the README's client examples (tests/e2e/test_readme_clients.py).
 TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime
 
 .PHONY: run test calendar bench system-test-deps clean

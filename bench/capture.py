@@ -60,7 +60,7 @@ from trafficmon.capture.model import Snapshot
 from trafficmon.capture.netns import entered
 from trafficmon.capture.parse import Parser
 from trafficmon.capture.sources import FrameSource, SocketSource, open_source
-from tests.hosts import Host, Link, veth_link
+from tests.support.hosts import Host, Link, veth_link
 
 PAYLOAD = 100
 IPERF_PORT = 5201

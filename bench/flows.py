@@ -1,8 +1,8 @@
 """What a flow costs the service, and what the flow bound (FLOW_MEMORY_BYTES) holds it to.
 
-Part 1 starts the real service (as tests/test_service_e2e.py does, capturing
+Part 1 starts the real service (as tests/e2e/test_service_e2e.py does, capturing
 one end of a fresh veth pair) with room for every flow, floods it with one
-UDP datagram to each of N destinations (tests/test_flood.py's sender) and
+UDP datagram to each of N destinations (tests/capture/test_flood.py's sender) and
 reads its resident memory (/proc/PID/status VmRSS) before and a few ticks
 after: the growth over the flows it then holds is the bytes per flow that
 `capture.flows.BYTES_PER_FLOW` states. Part 2 does the same with a 100,000
@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.flows import BYTES_PER_FLOW, Tracker
-from tests.hosts import veth_link
-from tests.test_flood import FLOOD
-from tests.test_flow_bound import resident
-from tests.test_service_e2e import get, start_service, stop_service
+from tests.support.hosts import veth_link
+from tests.support.flood import FLOOD
+from tests.support.flood import resident
+from tests.support.service import get, start_service, stop_service
 
 MIB = 1024 * 1024
 SETTLED = 3.0

@@ -1,10 +1,10 @@
 """A longer coverage-guided fuzz run of `capture.parse.Parser` with atheris (libFuzzer).
 
-The suite's `tests/test_parse_fuzz.py` runs the same target (`tests.parse_fuzz`:
+The suite's `tests/capture/test_parse_fuzz.py` runs the same target (`tests.support.parse_fuzz`:
 each input parsed twice, exact and inside a larger buffer, results and
 malformed/truncated counters checked) for a fixed number of inputs; this
 runs it for a given time and reports how fast it went and how much of the
-parser it reached. The corpus starts from `tests.parse_seeds`' frames (every
+parser it reached. The corpus starts from `tests.support.parse_seeds`' frames (every
 link type and header chain the parser walks) plus the frames of any capture
 file given with --pcap (a tcpdump recording of real traffic, say).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.parse_seeds import pcap_frames, seed_corpus, seed_frames  # noqa: E402
+from tests.support.parse_seeds import pcap_frames, seed_corpus, seed_frames  # noqa: E402
 
 
 def coverage(log: str, stage: str) -> tuple[int, int, int]:
@@ -60,7 +60,7 @@ def main() -> int:
         frames += pcap_frames(path)
     seeds = seed_corpus(work / "corpus", frames)
     totals_file = work / "totals.json"
-    argv = [sys.executable, "-m", "tests.parse_fuzz", str(totals_file), f"-max_total_time={args.seconds}",
+    argv = [sys.executable, "-m", "tests.support.parse_fuzz", str(totals_file), f"-max_total_time={args.seconds}",
             f"-seed={args.seed}", f"-artifact_prefix={work}/", "-print_final_stats=1", str(work / "corpus")]
     started = time.monotonic()
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)

@@ -48,7 +48,7 @@ SUITES = {
     "state": ("tests/state",),
     "web": ("tests/web",),
     "browser": ("tests/browser",),
-    "e2e": ("tests/test_service_e2e.py", "tests/test_readme_clients.py"),
+    "e2e": ("tests/e2e/test_service_e2e.py", "tests/e2e/test_readme_clients.py"),
 }
 """What runs at every date, one pytest per suite (each starts at the date)."""
 CLOCK_SLACK = 10.0

@@ -21,8 +21,8 @@ import pytest
 
 from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS, browser_environment, clock_faked
 from tests.browser.service import Service
-from tests.hosts import Link
-from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
+from tests.support.hosts import Link
+
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

@@ -2,7 +2,7 @@
 
 It runs in the test's own network namespace, listens on loopback, and captures
 the veth end of a test host through `--netns`, as an operator would run it. Its
-resolver (`tests.hosts.resolver_jail`) names the peer's addresses PEER_NAME and
+resolver (`tests.support.hosts.resolver_jail`) names the peer's addresses PEER_NAME and
 sends no query off the machine.
 Its output goes to a log file, quoted when it fails to come up.
 
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.hosts import PEER_NAME, Host, resolver_jail
+from tests.support.hosts import PEER_NAME, Host, resolver_jail
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "admin"

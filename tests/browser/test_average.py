@@ -1,6 +1,6 @@
 """`curl --limit-rate 1M`, read in Chromium over the last minute on every tick: the overview's total and the process page.
 
-curl limits how fast it reads, not what is on the wire (tests.paced says how):
+curl limits how fast it reads, not what is on the wire (tests.support.paced says how):
 the wire carries about 10 MB at link speed, then nothing for about ten
 seconds. No 5 s window reads that steadily; the minute window
 (`AVERAGE_WINDOW`, 60 s by default) holds six bursts, ±1 at its edges.
@@ -35,7 +35,7 @@ from tests.browser.conftest import Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.browser.test_overview import amount, wait_live
 from tests.browser.test_rates import RECORD, TOLERANCE
-from tests.hosts import Host, Link
+from tests.support.hosts import Host, Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 

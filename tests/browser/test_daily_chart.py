@@ -27,7 +27,7 @@ import pytest
 from tests.browser.conftest import PHONE, Tab
 from tests.browser.service import Service
 from tests.browser.traffic import RATE_BYTES, download, serve
-from tests.hosts import Link
+from tests.support.hosts import Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 

@@ -18,9 +18,8 @@ import pytest
 from tests.browser.conftest import NETWORK_NOISE, Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.browser.traffic import LONG, PORT, RATE_BYTES, download, established, serve
-from tests.hosts import PEER_NAME, Link
-from tests.test_capture import wait_line
-
+from tests.support.hosts import PEER_NAME, Link
+from tests.support.peers import wait_line
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 OpenTab = Callable[..., Tab]

@@ -20,7 +20,7 @@ import pytest
 from tests.browser.conftest import DESKTOP, PHONE, Tab
 from tests.browser.service import Service
 from tests.browser.traffic import download, serve
-from tests.hosts import Link
+from tests.support.hosts import Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 

@@ -21,9 +21,8 @@ import pytest
 from tests.browser.conftest import PHONE, Tab
 from tests.browser.test_overview import column, row_of
 from tests.browser.traffic import download, serve
-from tests.hosts import Link
-from tests.test_capture import wait_line
-
+from tests.support.hosts import Link
+from tests.support.peers import wait_line
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 OpenTab = Callable[..., Tab]

@@ -1,6 +1,6 @@
 """A steady rate-limited download, read in Chromium on every tick: the overview's total and the process page.
 
-The download comes from a server that limits its clients' speed (tests.paced:
+The download comes from a server that limits its clients' speed (tests.support.paced:
 RATE bytes per second, sent in bursts), fetched by curl, and ends by itself.
 Both pages are open from the start; after one speed window of warm-up, every
 value each page shows for MEASURED seconds must be within 20 % of RATE.
@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests import paced
+from tests.support import paced
 from tests.browser.conftest import Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.browser.test_overview import amount, wait_live
-from tests.hosts import Link
+from tests.support.hosts import Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tests.hosts import Host, Link
-from tests.test_capture import start_peer, wait_line
-
+from tests.support.hosts import Host, Link
+from tests.support.peers import start_peer, wait_line
 PORT = 5020
 RATE_BYTES = 2_000_000
 """What the shaped link carries per second (16 Mbit/s)."""

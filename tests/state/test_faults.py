@@ -25,7 +25,7 @@ import pytest
 from trafficmon.capture.model import Snapshot, Usage
 from trafficmon.state import Accountant, NotSaved
 from trafficmon.state.store import DB_FILE
-from tests.filesystems import Ext4Image, Tmpfs, ext4, small_tmpfs  # noqa: F401 - fixtures
+from tests.support.filesystems import Ext4Image, Tmpfs, ext4, small_tmpfs  # noqa: F401 - fixtures
 from tests.state.fakes import FakeClock, FakeCounters
 
 MB = 1_000_000

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from trafficmon.capture import CaptureError
-from tests.hosts import Link
-from tests.test_capture import peers, start_peer, wait_line  # noqa: F401 - peers is a fixture
+from tests.support.hosts import Link
+from tests.support.peers import start_peer, wait_line
 from trafficmon.state.namespace_counters import counter_source
 
 VETH_SPEED_BPS = 10 * 10**9

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import sh
+from tests.support.hosts import sh
 from tests.state.test_lock import held
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
+from tests.support.filesystems import Ext4Image, ext4  # noqa: F401 - the fixture
 from trafficmon.state.store import DB_FILE
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.service import USER, Service
-from tests.hosts import Link
+from tests.support.hosts import Link
 
 pytestmark = pytest.mark.netns
 

@@ -1,12 +1,12 @@
 """The packet parser under atheris, libFuzzer's coverage-guided fuzzer for Python.
 
-`python -m tests.parse_fuzz TOTALS [libFuzzer flags] CORPUS_DIR...` fuzzes
+`python -m tests.support.parse_fuzz TOTALS [libFuzzer flags] CORPUS_DIR...` fuzzes
 `capture.parse.Parser.parse` (instrumented for coverage at import); the test
-(`tests/test_parse_fuzz.py`) runs it for a bounded number of inputs, and
+(`tests/capture/test_parse_fuzz.py`) runs it for a bounded number of inputs, and
 `bench/fuzz_parser.py` for a given time; both write the starting corpus with
-`tests.parse_seeds`.
+`tests.support.parse_seeds`.
 
-Each input (`tests.parse_seeds.decode`: a link type and a frame) is parsed
+Each input (`tests.support.parse_seeds.decode`: a link type and a frame) is parsed
 twice, by two parsers that see the same sequence: once as exact-length
 `bytes`, where any read past the frame's end raises, and once at an offset
 inside a larger buffer with more bytes after the frame, as a receive ring
@@ -38,7 +38,7 @@ import atheris
 with atheris.instrument_imports(include=["trafficmon.capture.parse"]):
     from trafficmon.capture.parse import NON_IP, FlowKey, Parser
 
-from tests.parse_seeds import decode  # noqa: E402 - after capture.parse is instrumented
+from tests.support.parse_seeds import decode  # noqa: E402 - after capture.parse is instrumented
 
 OFFSET = 13
 """Where the second parser finds the frame in its buffer: odd, so no alignment is assumed."""

@@ -1,6 +1,6 @@
 """Paced downloads for speed tests: an HTTP server whose downloads leave at a set rate, and curl fetching.
 
-`python -m tests.paced HOST PORT RATE PERIOD` runs the server. `GET /SIZE` answers SIZE bytes,
+`python -m tests.support.paced HOST PORT RATE PERIOD` runs the server. `GET /SIZE` answers SIZE bytes,
 RATE bytes per second, written as one burst of RATE * PERIOD bytes every
 PERIOD seconds on a fixed schedule (a late burst does not shift the next), so
 the bytes on the wire keep to RATE over any stretch longer than PERIOD, as a
@@ -25,9 +25,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.hosts import Host
+from tests.support.hosts import Host
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RATE = 1_000_000
 """Bytes per second of every paced download."""
 PERIOD = 0.7
@@ -66,7 +66,7 @@ class _Paced(BaseHTTPRequestHandler):
 
 def serve(host: Host, peers: list[subprocess.Popen[str]]) -> None:
     """The paced server on `host`, listening once this returns."""
-    server = host.popen(sys.executable, "-m", "tests.paced", host.ipv4, str(PORT), str(RATE), str(PERIOD),
+    server = host.popen(sys.executable, "-m", "tests.support.paced", host.ipv4, str(PORT), str(RATE), str(PERIOD),
                         cwd=ROOT, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     peers.append(server)
     assert server.stdout is not None

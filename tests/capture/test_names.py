@@ -2,7 +2,7 @@
 
 Only addresses /etc/hosts answers are given to the machine's resolver here (no
 query may leave the machine), other addresses only to a resolver jailed to
-loopback (`tests.hosts.resolver_jail`); the bounds are tested with a lookup
+loopback (`tests.support.hosts.resolver_jail`); the bounds are tested with a lookup
 the test controls.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from trafficmon.capture.names import FAILURE_TTL, NAME_TTL, Names, system_lookup
-from tests.hosts import resolver_jail
+from tests.support.hosts import resolver_jail
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 LOCALHOST = socket.inet_aton("127.0.0.1")
 

@@ -23,9 +23,10 @@ import aiohttp
 import pytest
 
 from trafficmon.capture.flows import BYTES_PER_FLOW
-from tests.hosts import Link
-from tests.test_capture import peers  # noqa: F401 - the fixture that ends the test's traffic processes
-from tests.test_service_e2e import PASSWORD, get, start_service, stop_service
+from tests.support.flood import FLOOD
+from tests.support.hosts import Link
+
+from tests.support.service import PASSWORD, get, start_service, stop_service
 
 pytestmark = pytest.mark.netns
 
@@ -35,21 +36,6 @@ LIMIT = 10_000
 LARGEST_WAIT = 2.0
 ROUNDS = 3
 
-FLOOD = """
-import socket, sys
-v4, v6, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-for family, address in ((socket.AF_INET, v4), (socket.AF_INET6, v6)):
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        for port in range(first, last):
-            while True:
-                try:
-                    s.sendto(b"flood", (address, port))
-                    break
-                except BlockingIOError:
-                    pass
-print("sent", flush=True)
-"""
-"""One datagram per destination, bounded by the port range; it stops by itself."""
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
 

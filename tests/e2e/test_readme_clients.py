@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import Link
-from tests.test_capture import ROOT
-from tests.test_service_e2e import PASSWORD, start_service, stop_service
+from tests.support.hosts import Link
+from tests.support.peers import ROOT
+from tests.support.service import PASSWORD, start_service, stop_service
 
 pytestmark = pytest.mark.netns
 

@@ -25,12 +25,11 @@ from trafficmon.capture.engine import Engine
 from trafficmon.capture.model import Connection, Snapshot, Usage
 from trafficmon.capture.netns import entered
 from trafficmon.capture.parse import NON_IP
-from tests.hosts import PEER_NAME, Link, Routed, join, resolver_jail, routed_link
-from tests.test_capture import ROOT, kernel_delta, peers, process, settled, start_peer, wait_for, wait_line
-
+from tests.support.hosts import PEER_NAME, Link, Routed, join, resolver_jail, routed_link
+from tests.support.engines import kernel_delta, process, settled, wait_for
+from tests.support.peers import ROOT, start_peer, wait_line
 pytestmark = pytest.mark.netns
 
-__all__ = ["peers"]  # the fixture, shared with test_capture
 
 ETH, IPV4, IPV6, UDP, TCP = 14, 20, 40, 8, 20
 
@@ -465,7 +464,7 @@ print(json.dumps({"named": named, "own": os.readlink("/proc/thread-self/ns/net")
 def test_names_are_looked_up_from_the_callers_namespace_not_the_captured_one(link: Link, peers, tmp_path):
     """The resolver's threads are made by start()'s caller: DNS goes out where the service runs.
 
-    In a resolver jail (`tests.hosts.resolver_jail`): its /etc/hosts names the
+    In a resolver jail (`tests.support.hosts.resolver_jail`): its /etc/hosts names the
     peer, and any other query is refused on loopback.
     """
     argv = [sys.executable, "-c", NAMES, link.a.iface, link.a.netns, link.b.ipv4]

@@ -1,4 +1,4 @@
-"""Seed inputs for the parser fuzzer (`tests.parse_fuzz`): real frame layouts, and how an input is laid out.
+"""Seed inputs for the parser fuzzer (`tests.support.parse_fuzz`): real frame layouts, and how an input is laid out.
 
 An input is one byte choosing the link type (so a mutation of it hands the
 same bytes to another decoder) and the frame. Kept apart from the fuzz target,

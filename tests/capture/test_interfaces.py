@@ -24,7 +24,7 @@ from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.engine import Engine
 from trafficmon.capture.interfaces import default_interfaces
 from trafficmon.capture.netns import entered
-from tests.hosts import namespaces, sh
+from tests.support.hosts import namespaces, sh
 
 pytestmark = pytest.mark.netns
 

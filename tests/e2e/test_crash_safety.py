@@ -6,7 +6,7 @@ other namespace, shaped to RATE_BYTES a second, runs the whole time. It is
 killed with SIGKILL at random moments (a fixed seed, printed, so a failure
 reproduces) and started again each time, then stopped with SIGTERM at the
 moment a flush starts writing the database's WAL (inotify shows it; see
-`tests.filewatch`), a few times. Then:
+`tests.support.filewatch`), a few times. Then:
 
 - the period's outbound and inbound totals moved exactly as much as the
   captured veth's kernel counters over the whole test: the totals come from
@@ -42,9 +42,9 @@ import pytest
 from trafficmon.state.store import DB_FILE
 from tests.browser import traffic
 from tests.browser.service import UPDATE_INTERVAL, Service
-from tests.filewatch import Writes
-from tests.hosts import Link
-from tests.test_capture import peers  # noqa: F401 - the fixture
+from tests.support.filewatch import Writes
+from tests.support.hosts import Link
+
 
 pytestmark = pytest.mark.netns
 

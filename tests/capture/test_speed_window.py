@@ -1,6 +1,6 @@
 """Speeds over the speed window, with the engine's defaults, against a real paced download in a test namespace.
 
-The download moves in bursts (tests.paced: one every 0.7 s) that fall into
+The download moves in bursts (tests.support.paced: one every 0.7 s) that fall into
 half-second ticks unevenly, as real rate-limited transfers do: one tick holds
 a burst, the next none. Over the default speed window every speed the engine
 publishes — the totals and the process — must read the download's rate on
@@ -17,13 +17,11 @@ import pytest
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.engine import Engine
 from trafficmon.capture.model import Snapshot
-from tests import paced
-from tests.hosts import Link
-from tests.test_capture import peers, wait_for
-
+from tests.support import paced
+from tests.support.hosts import Link
+from tests.support.engines import wait_for
 pytestmark = pytest.mark.netns
 
-__all__ = ["peers"]  # the fixture, shared with test_capture
 
 TICK = 0.5
 MEASURED = 10.0

@@ -1,6 +1,6 @@
 """Traffic-making processes for capture tests, run inside test namespaces.
 
-`python -m tests.peer ROLE ARGS...`. Servers run until killed; clients move an
+`python -m tests.support.peer ROLE ARGS...`. Servers run until killed; clients move an
 exact, bounded amount of data, print one line with what their sockets moved,
 then wait for their standard input to close, so the test can read the engine's
 snapshot while the process (and its PID) still exists. `udp-rounds` sends one

@@ -47,7 +47,7 @@ from trafficmon.capture.sources import (
     SocketSource,
     open_source,
 )
-from tests.hosts import Host, Link
+from tests.support.hosts import Host, Link
 
 PORT = 40000  # receivers in both namespaces
 SPORT = 40001  # senders in both namespaces
@@ -390,7 +390,7 @@ def test_capture_filter_without_libpcap_names_the_library(link: Link) -> None:
     hidden = [str(f) for f in _libpcap_files()]
     done = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", HIDE_AND_RUN, "sh", *hidden, "--", *argv],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60, check=False,
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == (

@@ -7,81 +7,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.engine import Engine
-from trafficmon.capture.model import ProcessStats, Snapshot
-from tests.hosts import Host, Link
+from trafficmon.capture.model import Snapshot
+from tests.support.engines import kernel_delta, process, settled, wait_for
+from tests.support.hosts import Host, Link
+from tests.support.peers import start_peer, wait_line
 
 pytestmark = pytest.mark.netns
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_peer(host: Host, *args: str) -> subprocess.Popen[str]:
-    proc = host.popen(sys.executable, "-m", "tests.peer", *args, cwd=ROOT, text=True,
-                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    return proc
-
-
-def wait_line(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
-    """The peer's one-line report (its stdout is line buffered by flush=True)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()
-    assert time.monotonic() < deadline, "peer took too long"
-    assert line, f"peer exited with {proc.wait()}"
-    return line
-
-
-def wait_for(engine: Engine, check: Callable[[Snapshot], bool], timeout: float = 10.0) -> Snapshot:
-    deadline = time.monotonic() + timeout
-    while True:
-        snap = engine.snapshot()
-        if check(snap):
-            return snap
-        assert time.monotonic() < deadline, "engine never reached the expected state"
-        time.sleep(0.05)
-
-
-def settled(engine: Engine, timeout: float = 10.0) -> Snapshot:
-    """The first snapshot after captured totals stopped moving for two ticks."""
-    deadline = time.monotonic() + timeout
-    seen: list[tuple[int, int]] = []
-    seq = -1
-    while time.monotonic() < deadline:
-        snap = engine.snapshot()
-        if snap.seq != seq:
-            seq = snap.seq
-            seen.append((snap.health.bytes, snap.health.packets))
-            if len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]:
-                return snap
-        time.sleep(0.05)
-    raise AssertionError("traffic never settled")
-
-
-def process(snap: Snapshot, pid: int) -> ProcessStats:
-    found = [p for p in snap.processes if p.pid == pid]
-    assert found, f"pid {pid} not among {[(p.pid, p.name) for p in snap.processes]}"
-    return found[0]
-
-
-@pytest.fixture
-def peers() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=5)
-        for stream in (p.stdin, p.stdout):
-            if stream is not None:
-                stream.close()
-
 
 def make_engine(host: Host, **kw) -> Engine:
     cfg = EngineConfig(interfaces=(host.iface,), netns=host.netns, update_interval=0.25,
@@ -95,10 +33,6 @@ def engine_a(link: Link) -> Iterator[Engine]:
     eng.start()
     yield eng
     eng.stop()
-
-
-def kernel_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: after[k] - before[k] for k in before}
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])

@@ -2,13 +2,13 @@
 
 The seeds are frames of every link type and header chain the parser walks,
 written to pcap files and read back through the replay's pcap reader; atheris
-then mutates them for RUNS inputs in a subprocess (`tests.parse_fuzz` holds
+then mutates them for RUNS inputs in a subprocess (`tests.support.parse_fuzz` holds
 the target and its checks). The run fails on any exception that escapes the
 parser and on any input whose result and malformed/truncated counters do not
 tell one story. libFuzzer's seed is fixed and printed, but its runs are not
 exactly repeatable (its scheduling takes timing in), so a failure is kept by
 its input: atheris writes it to a crash- file beside the log and prints it
-in base64, and `python -m tests.parse_fuzz TOTALS CRASH_FILE` replays it.
+in base64, and `python -m tests.support.parse_fuzz TOTALS CRASH_FILE` replays it.
 Longer runs: `bench/fuzz_parser.py`.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from scapy.utils import wrpcap
 
-from tests.parse_seeds import pcap_frames, seed_corpus, seed_frames
+from tests.support.parse_seeds import pcap_frames, seed_corpus, seed_frames
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = 200_000
 """About 4 s on the 2-core CI machine (some 60,000 inputs a second)."""
 SEED = 20_260_610
@@ -45,7 +45,7 @@ def test_atheris_finds_no_input_that_breaks_the_parser(tmp_path: Path) -> None:
 
     print(f"atheris: {RUNS} runs from {seeds} seeds, -seed={SEED}")
     done = subprocess.run(
-        [sys.executable, "-m", "tests.parse_fuzz", str(totals_file), f"-runs={RUNS}", f"-seed={SEED}",
+        [sys.executable, "-m", "tests.support.parse_fuzz", str(totals_file), f"-runs={RUNS}", f"-seed={SEED}",
          f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -1,7 +1,7 @@
 """The flow table's memory bound, under the real service: what a flow costs, and a flood folded with no byte lost.
 
 The service's resident memory is read from /proc before and after a UDP flood
-(one datagram to each of many destinations, tests.test_flood's sender): with
+(one datagram to each of many destinations, tests.capture.test_flood's sender): with
 room for every flow, it grows by `BYTES_PER_FLOW` a flow (within 25 %), the
 figure that turns FLOW_MEMORY_BYTES into a flow count; with a bound of
 16 MiB, a 100,000-flow flood grows it by no more than the bound allows, the
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from trafficmon.capture.flows import BYTES_PER_FLOW
-from tests.hosts import Link
-from tests.test_capture import peers, start_peer, wait_line  # noqa: F401 - peers: the fixture that ends the test's traffic
-from tests.test_flood import FLOOD
-from tests.test_service_e2e import get, start_service, stop_service
+from tests.support.hosts import Link
+from tests.support.peers import start_peer, wait_line
+from tests.support.flood import FLOOD, resident
+from tests.support.service import get, start_service, stop_service
 
 pytestmark = pytest.mark.netns
 
@@ -30,13 +30,6 @@ MIB = 1024 * 1024
 BOUND = 16 * MIB
 SETTLED = 3.0
 """Seconds after the flood for the last of it to be ticked in, its speeds to decay and the records to be rebuilt."""
-
-
-def resident(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def flood(link: Link, peers: list, flows: int) -> None:

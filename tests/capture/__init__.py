@@ -1,0 +1,1 @@
+"""The capture engine: parser, frame sources, flows, attribution, against real namespaces."""

@@ -1,0 +1,1 @@
+"""Helpers the suites share: namespace hosts, peers, paced servers, file systems, waiting."""
