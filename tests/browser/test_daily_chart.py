@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,6 +27,7 @@ from tests.browser.conftest import PHONE, Tab
 from tests.browser.service import Service
 from tests.browser.traffic import RATE_BYTES, download, serve
 from tests.support.hosts import Link
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
@@ -200,10 +200,8 @@ def test_daily_chart_on_a_fixed_date(case: Case, link: Link, service: Service, o
                                      peers: list[subprocess.Popen[str]], screens: Path) -> None:
     serve(link, peers)
     download(link, peers, size=DOWNLOAD)
-    deadline = time.monotonic() + 10
-    while service.request("GET", "/data")["inbound"] < COUNTED:
-        assert time.monotonic() < deadline, "the accounting never counted the download"
-        time.sleep(0.2)
+    wait_until(lambda: service.request("GET", "/data")["inbound"], lambda n: n >= COUNTED, 10,
+               "the accounting counted the download", interval=0.2)
     today = case.today.isoformat()
     period = days(case.first, case.last)
     rows = days(case.first, case.today)

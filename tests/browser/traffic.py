@@ -13,6 +13,7 @@ import time
 
 from tests.support.hosts import Host, Link
 from tests.support.peers import start_peer, wait_line
+from tests.support.waiting import wait_until
 PORT = 5020
 RATE_BYTES = 2_000_000
 """What the shaped link carries per second (16 Mbit/s)."""
@@ -44,10 +45,9 @@ def download(link: Link, peers: list[subprocess.Popen[str]], size: int = LONG,
 
 def established(host: Host, connections: int = 1, timeout: float = 10.0) -> float:
     """Wait until `host` has that many TCP connections to PORT established; the monotonic time then."""
-    deadline = time.monotonic() + timeout
-    while True:
-        out = host.run("ss", "-Htn", "state", "established", f"( dport = :{PORT} )").stdout
-        if len(out.splitlines()) >= connections:
-            return time.monotonic()
-        assert time.monotonic() < deadline, f"no connection to port {PORT} established"
-        time.sleep(0.01)
+    def listed() -> int:
+        return len(host.run("ss", "-Htn", "state", "established", f"( dport = :{PORT} )").stdout.splitlines())
+
+    wait_until(listed, lambda n: n >= connections, timeout, f"{connections} connections to port {PORT} established",
+               interval=0.01)
+    return time.monotonic()

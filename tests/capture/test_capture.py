@@ -18,6 +18,7 @@ from trafficmon.capture.model import Snapshot
 from tests.support.engines import kernel_delta, process, settled, wait_for
 from tests.support.hosts import Host, Link
 from tests.support.peers import start_peer, wait_line
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -129,11 +130,9 @@ def test_short_lived_downloads_are_attributed(link: Link, engine_a: Engine, peer
     server = link.b.popen(sys.executable, "-m", "http.server", "--bind", link.b.ipv4, "8000",
                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peers.append(server)
-    deadline = time.monotonic() + 10
-    while link.a.run("python3", "-c", f"import socket; socket.create_connection(('{link.b.ipv4}', 8000), 1)",
-                     check=False).returncode != 0:
-        assert time.monotonic() < deadline, "http server never came up"
-        time.sleep(0.1)
+    probe = f"import socket; socket.create_connection(('{link.b.ipv4}', 8000), 1)"
+    wait_until(lambda: link.a.run("python3", "-c", probe, check=False).returncode, lambda rc: rc == 0, 10,
+               "the http server came up", interval=0.1)
     time.sleep(1.0)
     settled(engine_a)
     start = engine_a.snapshot()

@@ -23,6 +23,7 @@ from tests.support.hosts import Link
 from tests.support.peers import start_peer, wait_line
 from tests.support.flood import FLOOD, resident
 from tests.support.service import get, start_service, stop_service
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -43,14 +44,11 @@ def flood(link: Link, peers: list, flows: int) -> None:
 
 def settle(url: str, flows: int) -> dict:
     """Wait until the capture has seen the flood's frames; its health section then."""
-    deadline = time.monotonic() + 30
-    while True:
-        capture = get(f"{url}health")["capture"]
-        if capture["flows"] + capture["flows_folded"] + capture["overflow_packets"] >= flows:
-            time.sleep(SETTLED)
-            return get(f"{url}health")["capture"]
-        assert time.monotonic() < deadline, f"the service saw {capture} of {flows} flows"
-        time.sleep(0.5)
+    wait_until(lambda: get(f"{url}health")["capture"],
+               lambda c: c["flows"] + c["flows_folded"] + c["overflow_packets"] >= flows, 30,
+               f"the service saw all {flows} flows", interval=0.5)
+    time.sleep(SETTLED)
+    return get(f"{url}health")["capture"]
 
 
 def test_a_flow_costs_the_service_bytes_per_flow(link: Link, tmp_path: Path, peers):

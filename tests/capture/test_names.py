@@ -21,6 +21,7 @@ import pytest
 
 from trafficmon.capture.names import FAILURE_TTL, NAME_TTL, Names, system_lookup
 from tests.support.hosts import resolver_jail
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +33,7 @@ def ip(n: int) -> bytes:
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
+    wait_until(check, bool, timeout, "the names cache got there", interval=0.005)
 
 
 class Clock:

@@ -12,6 +12,7 @@ import pytest
 from tests.support.hosts import PEER_NAME, Link
 from tests.support.peers import start_peer, wait_line
 from tests.support.service import get, request, start_service, stop_service
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -28,13 +29,9 @@ def test_download_shows_up_with_pid_and_speed(link: Link, service: str, peers):
     wait_line(peers[0])
     client = start_peer(link.a, "tcp-client", link.b.ipv4, "5010", "d", str(300_000_000))
     peers.append(client)
-    deadline = time.monotonic() + 30
-    while True:
-        conns = get(f"{service}api/connections?pid={client.pid}")["connections"]
-        if conns and conns[0]["download_speed"] > 0:
-            break
-        assert time.monotonic() < deadline, f"no live download for pid {client.pid}: {conns}"
-        time.sleep(0.2)
+    conns = wait_until(lambda: get(f"{service}api/connections?pid={client.pid}")["connections"],
+                       lambda listed: bool(listed) and listed[0]["download_speed"] > 0, 30,
+                       f"a live download for pid {client.pid}", interval=0.2)
     c = conns[0]
     assert c["pid"] == client.pid
     assert c["process_name"].startswith("python")
@@ -44,11 +41,13 @@ def test_download_shows_up_with_pid_and_speed(link: Link, service: str, peers):
     # Flat out over a veth, capture may trail the kernel's count for a moment: "degraded", with the reason.
     assert health["status"] == ("degraded" if health["capture"]["problems"] else "healthy"), health["reason"]
     assert health["capture"]["interfaces"] == [link.a.iface]
-    while c["remote_name"] != PEER_NAME:
-        assert c["remote_name"] is None, "no other name than the resolver's"
-        assert time.monotonic() < deadline + 10, "the peer's reverse-DNS name never showed"
-        time.sleep(0.2)
-        c = get(f"{service}api/connections?pid={client.pid}")["connections"][0]
+
+    def named(c: dict) -> bool:
+        assert c["remote_name"] in (None, PEER_NAME), "no other name than the resolver's"
+        return c["remote_name"] == PEER_NAME
+
+    wait_until(lambda: get(f"{service}api/connections?pid={client.pid}")["connections"][0], named, 10,
+               "the peer's reverse-DNS name showed", interval=0.2)
 
 
 def test_no_names_with_resolve_names_off(link: Link, tmp_path: Path, peers):
@@ -81,14 +80,9 @@ def test_period_totals_follow_the_namespace_kernel_counters(link: Link, service:
         client = start_peer(link.a, "tcp-client", link.b.ipv4, "5011", mode, str(size))
         peers.append(client)
         assert json.loads(wait_line(client))["last"] == (1 if mode == "u" else size)
-    deadline = time.monotonic() + 15
-    while True:
-        after = get(f"{service}data")
-        sent, received = after["outbound"] - before["outbound"], after["inbound"] - before["inbound"]
-        if sent >= size and received >= size:
-            break
-        assert time.monotonic() < deadline, f"the period moved only {sent} out, {received} in"
-        time.sleep(0.2)
+    after = wait_until(lambda: get(f"{service}data"),
+                       lambda a: min(a["outbound"] - before["outbound"], a["inbound"] - before["inbound"]) >= size,
+                       15, f"the period moved {size} bytes each way", interval=0.2)
     kernel = link.a.counters()
     assert after["outbound"] <= kernel["tx_bytes"] and after["inbound"] <= kernel["rx_bytes"]
     assert after["counted"] == after["outbound"]

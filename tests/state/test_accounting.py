@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from trafficmon.capture.model import Snapshot, Usage
 from trafficmon.state import Accountant, AccountingConfig, ThresholdEvent, ValidationError
 from tests.state.fakes import FakeClock, FakeCounters, at
+from tests.support.waiting import wait_until
 
 OpenAccountant = Callable[..., Accountant]
 MB = 10**6
@@ -651,11 +651,7 @@ def test_from_env_reads_and_validates() -> None:
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+    wait_until(condition, bool, timeout, "the accountant got there", interval=0.01)
 
 
 def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
