@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -67,15 +68,18 @@ def create_app(
     source: SnapshotSource,
     credentials: Credentials,
     accountant: Accountant,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """Build the service around an already started `source`.
 
     `accountant` is not started yet: the app starts it and stops it. The
     command passes one reading the captured namespace's counters
     (`state.namespace_counters`), tests one with a fake clock and counters: where the
-    state is kept is always the caller's explicit choice.
+    state is kept is always the caller's explicit choice. `monotonic` is the
+    clock the login throttle forgives failures by; tests pass one they move.
     """
-    authentication = [auth_middleware(config, credentials)] if config.auth == "basic" else []
+    authentication = [auth_middleware(config, credentials, monotonic)] if config.auth == "basic" else []
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -93,9 +94,10 @@ def make_accountant(tmp_path: Path, clock: FakeClock, counters: FakeCounters) ->
     return make
 
 
-def build_app(engine: FakeEngine, accountant: Accountant, **overrides: Any) -> web.Application:
+def build_app(engine: FakeEngine, accountant: Accountant, monotonic: Callable[[], float] = time.monotonic,
+              **overrides: Any) -> web.Application:
     """The real app around `engine` and `accountant`; keyword arguments override ServiceConfig fields."""
-    return create_app(replace(ServiceConfig(), **overrides), engine, CREDENTIALS, accountant)
+    return create_app(replace(ServiceConfig(), **overrides), engine, CREDENTIALS, accountant, monotonic=monotonic)
 
 
 @pytest.fixture
@@ -103,12 +105,14 @@ def make_client(aiohttp_client: Any, engine: FakeEngine, make_accountant: MakeAc
     """Start the real app with the fake engine; keyword arguments override ServiceConfig fields.
 
     `accountant` (optional) is the one to run, else a fresh one; the running
-    one is `client.server.app[ACCOUNTANT_KEY]`.
+    one is `client.server.app[ACCOUNTANT_KEY]`. `monotonic` (optional) is the
+    login throttle's clock.
     """
 
-    async def make(*, accountant: Accountant | None = None, **overrides: Any) -> TestClient:
+    async def make(*, accountant: Accountant | None = None, monotonic: Callable[[], float] = time.monotonic,
+                   **overrides: Any) -> TestClient:
         chosen = accountant if accountant is not None else make_accountant()
-        return await aiohttp_client(build_app(engine, chosen, **overrides))
+        return await aiohttp_client(build_app(engine, chosen, monotonic, **overrides))
 
     return make
 

@@ -23,7 +23,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
@@ -151,9 +152,10 @@ def public_paths(config: ServiceConfig) -> frozenset[str]:
     return frozenset({"/health", "/metrics"} if config.metrics_public else {"/health"})
 
 
-def auth_middleware(config: ServiceConfig, credentials: Credentials) -> Middleware:
+def auth_middleware(config: ServiceConfig, credentials: Credentials,
+                    monotonic: Callable[[], float] = time.monotonic) -> Middleware:
     open_paths = public_paths(config)
-    throttle = LoginThrottle(config.auth_max_failures, config.auth_lockout)
+    throttle = LoginThrottle(config.auth_max_failures, config.auth_lockout, clock=monotonic)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
