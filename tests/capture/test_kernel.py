@@ -22,6 +22,7 @@ from trafficmon.capture import (
     read_net_dev,
 )
 from trafficmon.capture.counter_step import counter_step
+from trafficmon.capture.kernel_bytes import KernelBytes
 
 GBIT = 10**9
 HEADER = (
@@ -92,6 +93,46 @@ def test_net_dev_skips_lines_without_the_transmit_columns() -> None:
 def test_the_calling_threads_net_dev_has_loopback() -> None:
     with open(NET_DEV, "rb") as file:
         assert "lo" in read_net_dev(file)
+
+
+# -- the engine's kernel bytes --------------------------------------------------------------------
+
+
+def test_a_32_bit_wrap_of_the_kernel_counter_is_counted_across_the_wrap() -> None:
+    kernel = KernelBytes(bits=32)
+    assert kernel.add(KernelCounters(500, 5, COUNTER_32_RANGE - 1_000, 10), 0.0) is None  # the first reading
+    moved = kernel.add(KernelCounters(800, 7, 2_000, 12), 1.0)
+    assert moved == 3_000 + 300, "tx wrapped: 1,000 bytes up to 2^32 and 2,000 after it"
+    assert (kernel.sent, kernel.received) == (3_000, 300)
+
+
+def test_with_64_bit_counters_a_drop_counts_from_zero() -> None:
+    kernel = KernelBytes(bits=64)
+    kernel.add(KernelCounters(500, 5, COUNTER_32_RANGE - 1_000, 10), 0.0)
+    assert kernel.add(KernelCounters(800, 7, 2_000, 12), 1.0) == 2_000 + 800
+    assert (kernel.sent, kernel.received) == (2_000, 800)
+
+
+def test_a_wrap_faster_than_the_link_is_a_re_created_interface() -> None:
+    kernel = KernelBytes(bits=32)
+    kernel.speed_bps = GBIT  # at most 250 MB in 1 s (+1 s slack): not the ~4 GiB across the wrap
+    kernel.add(KernelCounters(500, 5, 1_000_000, 10), 0.0)
+    assert kernel.add(KernelCounters(800, 7, 2_000, 12), 1.0) == 2_000 + 800
+
+
+def test_an_interface_back_after_missing_counts_from_zero() -> None:
+    kernel = KernelBytes()
+    assert kernel.add(None, 0.0) is None
+    kernel.add(KernelCounters(500, 5, 600, 6), 0.0)
+    assert kernel.add(None, 1.0) is None
+    assert kernel.add(KernelCounters(70, 1, 30, 1), 1.0) == 100
+    assert (kernel.sent, kernel.received) == (30, 70), "the first reading is the base, not traffic"
+
+
+def test_loopback_adds_back_the_link_headers_its_frames_are_captured_with() -> None:
+    kernel = KernelBytes(loopback=True)
+    kernel.add(KernelCounters(0, 0, 0, 0), 0.0)
+    assert kernel.add(KernelCounters(100, 2, 100, 2), 1.0) == 200 + 14 * 4
 
 
 # -- the interface ioctls -------------------------------------------------------------------------
