@@ -4,7 +4,12 @@ Public face (the import contracts in pyproject.toml hold the other parts to
 it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig`, `CaptureError`,
 `entered` (run a block in another network namespace), `replay` and
 `format_report` (a capture file's totals), and the plain result types in
-`capture.model`.
+`capture.model`. Beside them, the kernel facts the accounting reads the same
+way the engine does: a namespace's /proc/net/dev (`NET_DEV`, `read_net_dev`,
+`KernelCounters`), the interface ioctls (`interface_flags`,
+`link_speed_bps`), and the one rule for a counter's step between two
+readings (`interface_steps`, `CounterStep`, `plausible_bytes`,
+`platform_counter_bits`, `COUNTER_32_RANGE`).
 
 `Engine`, `replay` and `format_report` are imported when first asked for:
 they bring in scapy and the whole engine (0.2 s), which neither `trafficmon
@@ -15,7 +20,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.counter_step import (
+    COUNTER_32_RANGE,
+    CounterStep,
+    interface_steps,
+    platform_counter_bits,
+    plausible_bytes,
+)
 from trafficmon.capture.errors import CaptureError
+from trafficmon.capture.ifreq import interface_flags, link_speed_bps
+from trafficmon.capture.netdev import NET_DEV, KernelCounters, read_net_dev
 from trafficmon.capture.netns import entered
 
 if TYPE_CHECKING:
@@ -28,7 +42,24 @@ _ON_FIRST_USE = {
     "replay": "trafficmon.capture.file_totals",
 }
 
-__all__ = ["CaptureError", "Engine", "EngineConfig", "entered", "format_report", "replay"]
+__all__ = [
+    "COUNTER_32_RANGE",
+    "NET_DEV",
+    "CaptureError",
+    "CounterStep",
+    "Engine",
+    "EngineConfig",
+    "KernelCounters",
+    "entered",
+    "format_report",
+    "interface_flags",
+    "interface_steps",
+    "link_speed_bps",
+    "platform_counter_bits",
+    "plausible_bytes",
+    "read_net_dev",
+    "replay",
+]
 
 
 def __getattr__(name: str) -> Any:

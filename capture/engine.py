@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import select
+import socket
 import threading
 import time
 from collections import deque
@@ -21,9 +22,12 @@ from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.errors import CaptureError
 from trafficmon.capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
-from trafficmon.capture.interfaces import CounterReader, KernelCounters, default_interfaces, list_interfaces, local_addresses
+from trafficmon.capture.ifreq import link_speed_bps
+from trafficmon.capture.interfaces import default_interfaces, list_interfaces, local_addresses
+from trafficmon.capture.kernel_bytes import KernelBytes
 from trafficmon.capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from trafficmon.capture.names import Names
+from trafficmon.capture.netdev import CounterReader, KernelCounters
 from trafficmon.capture.netns import enter, entered
 from trafficmon.capture.parse import NON_IP, Parser
 from trafficmon.capture.rates import RateWindow
@@ -45,8 +49,6 @@ log = logging.getLogger(__name__)
 FWD_B, FWD_P, BAD_B, BAD_P, LOOP_IN_B, LOOP_IN_P = 6, 7, 8, 9, 10, 11
 _IFACE_SLOTS = 12
 _CAPTURED = (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B, LOOP_IN_B)
-_NO_COUNTERS = KernelCounters(0, 0, 0, 0)
-_ETHERNET_HEADER = 14
 _REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Re-open attempts of a failed capture; a link event for it cuts the wait short."""
 _INTERFACE_RESCAN_TICKS = 5
@@ -60,20 +62,16 @@ _DOWN_KEPT = 1000
 class _Capture:
     """One monitored interface: its source (None while down) and the sniffer's counters.
 
-    `kernel_sent`/`kernel_received` add up the kernel's counter deltas tick by
-    tick rather than subtracting a base, because an interface re-created under
-    the same name starts its counters again from zero. `measured` says the
+    `kernel` adds up the kernel's counters tick by tick. `measured` says the
     source was open through the whole of the last tick, so that tick's
     captured and kernel bytes can be compared. `shown` says the current error
-    was published at least once. A loopback device's kernel counters leave out
-    the 14-byte Ethernet header its frames are captured with (`loopback`).
-    `rate` is the interface's speed over the speed window, as a connection's;
-    `average` over the average window, as a process's.
+    was published at least once. `rate` is the interface's speed over the
+    speed window, as a connection's; `average` over the average window, as a
+    process's.
     """
 
     def __init__(self, name: str, config: EngineConfig, loopback: bool = False) -> None:
         self.name = name
-        self.loopback = loopback
         self.rate = RateWindow(config.speed_window)
         self.average = RateWindow(config.average_window)
         self.source: FrameSource | None = None
@@ -85,9 +83,7 @@ class _Capture:
         self.failures = 0
         self.retry_at = 0.0
         self.measured = False
-        self.kernel_prev: KernelCounters | None = None
-        self.kernel_sent = 0
-        self.kernel_received = 0
+        self.kernel = KernelBytes(loopback=loopback)
 
 
 class Engine:
@@ -161,7 +157,7 @@ class Engine:
             try:
                 for name, counters in kernel.read().items():
                     if name in self._captures:
-                        self._captures[name].kernel_prev = counters
+                        self._captures[name].kernel.add(counters, 0.0)
                         self._captures[name].measured = True
             finally:
                 kernel.close()
@@ -192,6 +188,8 @@ class Engine:
     def _open(self, cap: _Capture) -> None:
         """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""
         cap.source = open_source(cap.name, self.config)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            cap.kernel.speed_bps = link_speed_bps(sock, cap.name)
         try:
             cap.syn = SynWatch(cap.name, cap.source.linktype)
         except (CaptureError, OSError) as exc:
@@ -488,7 +486,7 @@ class Engine:
             nbytes = sum(delta[i] for i in _CAPTURED)
             self._packets += sum(delta[i + 1] for i in _CAPTURED)
             self._bytes += nbytes
-            moved = _kernel_delta(cap, kernel.get(cap.name))
+            moved = cap.kernel.add(kernel.get(cap.name), dt)
             if moved is not None and cap.measured and source is not None:
                 kernel_delta += moved
                 captured_delta += nbytes
@@ -501,7 +499,7 @@ class Engine:
                 bytes_sent=now[OUT_B], bytes_received=now[IN_B],
                 packets_sent=now[OUT_P], packets_received=now[IN_P],
                 local_bytes=now[LOCAL_B], forwarded_bytes=now[FWD_B],
-                kernel_bytes_sent=cap.kernel_sent, kernel_bytes_received=cap.kernel_received,
+                kernel_bytes_sent=cap.kernel.sent, kernel_bytes_received=cap.kernel.received,
                 up=source is not None, error=cap.error,
             ))
         totals = Totals(*speed, sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
@@ -605,29 +603,3 @@ class Engine:
             cap.failures = 0
             cap.measured = False
             self._added.append(cap)
-
-
-def _kernel_delta(cap: _Capture, k: KernelCounters | None) -> int | None:
-    """Add the kernel's bytes since the last reading to `cap`; None when there is no last reading.
-
-    Deltas are added up rather than subtracted from a base, because an
-    interface re-created under the same name counts from zero again: a
-    counter below its last reading, or one that reappears after the
-    interface was missing, is taken as counting from zero. The return value
-    is in captured-frame bytes, loopback's missing link headers added back.
-    """
-    prev = cap.kernel_prev
-    if k is None:
-        cap.kernel_prev = _NO_COUNTERS if prev is not None else None
-        return None
-    cap.kernel_prev = k
-    if prev is None:
-        return None
-    if k.tx_bytes < prev.tx_bytes or k.rx_bytes < prev.rx_bytes:
-        prev = _NO_COUNTERS
-    tx, rx = k.tx_bytes - prev.tx_bytes, k.rx_bytes - prev.rx_bytes
-    cap.kernel_sent += tx
-    cap.kernel_received += rx
-    if cap.loopback:
-        return tx + rx + _ETHERNET_HEADER * (k.tx_packets - prev.tx_packets + k.rx_packets - prev.rx_packets)
-    return tx + rx

@@ -1,26 +1,21 @@
-"""The capture namespace's interfaces, their kernel counters and the host's own addresses.
+"""The capture namespace's interfaces and the host's own addresses.
 
 Everything here is read so that it answers for the network namespace of the
-calling thread (`/proc/thread-self/net`, ioctl and getifaddrs on fresh
-sockets), because the engine's threads live in the namespace they capture.
+calling thread (ioctl, rtnetlink and getifaddrs on fresh sockets), because the
+engine's threads live in the namespace they capture. The interfaces' kernel
+counters are `capture.netdev`'s.
 """
 
 from __future__ import annotations
 
-import fcntl
 import socket
-import struct
 from typing import NamedTuple
 
 import psutil
 
 from trafficmon.capture import rtnetlink
 from trafficmon.capture.errors import CaptureError
-
-SIOCGIFFLAGS = 0x8913
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
-_IFREQ = struct.Struct("16sH14x")
+from trafficmon.capture.ifreq import interface_flags
 
 
 class InterfaceInfo(NamedTuple):
@@ -29,23 +24,15 @@ class InterfaceInfo(NamedTuple):
     loopback: bool
 
 
-class KernelCounters(NamedTuple):
-    rx_bytes: int
-    rx_packets: int
-    tx_bytes: int
-    tx_packets: int
-
-
 def list_interfaces() -> list[InterfaceInfo]:
     out: list[InterfaceInfo] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for _index, name in socket.if_nameindex():
             try:
-                res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, _IFREQ.pack(name.encode(), 0))
+                flags = interface_flags(s, name)
             except OSError:
                 continue
-            flags = _IFREQ.unpack(res)[1]
-            out.append(InterfaceInfo(name, bool(flags & IFF_UP), bool(flags & IFF_LOOPBACK)))
+            out.append(InterfaceInfo(name, flags.up, flags.loopback))
     return out
 
 
@@ -74,30 +61,6 @@ def _plumbing(link: rtnetlink.Link, routed: frozenset[int]) -> bool:
     if link.kind == "bridge":
         return True
     return link.kind == "veth" and (link.master != 0 or link.index not in routed)
-
-
-class CounterReader:
-    """The kernel's per-interface byte counters, read from /proc/thread-self/net/dev.
-
-    The file is opened once (it stays bound to the namespace it was opened in)
-    and re-read from the start on every call.
-    """
-
-    def __init__(self) -> None:
-        self._file = open("/proc/thread-self/net/dev", "rb")
-
-    def read(self) -> dict[str, KernelCounters]:
-        self._file.seek(0)
-        out: dict[str, KernelCounters] = {}
-        for line in self._file.read().decode().splitlines()[2:]:
-            name, _, rest = line.partition(":")
-            f = rest.split()
-            if len(f) >= 10:
-                out[name.strip()] = KernelCounters(int(f[0]), int(f[1]), int(f[8]), int(f[9]))
-        return out
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def local_addresses() -> frozenset[bytes]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from trafficmon.capture import platform_counter_bits
 from trafficmon.state.cap import CapCounts, Thresholds
 from trafficmon.state.validation import MAX_BYTES, ValidationError, require_number
 
@@ -56,11 +56,6 @@ def _setting(
     if callable(default):
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
-
-
-def _platform_counter_bits() -> int:
-    """Interface counters are as wide as the kernel's `unsigned long`; assume userspace matches."""
-    return 64 if sys.maxsize > 2**32 else 32
 
 
 def host_timezone(environ: Mapping[str, str] = os.environ) -> str:
@@ -179,7 +174,7 @@ class AccountingConfig:
         live=True,
     )
     counter_bits: int = _setting(
-        _platform_counter_bits,
+        platform_counter_bits,
         "COUNTER_BITS",
         "bits",
         "bit",
@@ -421,7 +416,7 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
         return raw
     if kind == "bits":
         if text == "auto":
-            return _platform_counter_bits()
+            return platform_counter_bits()
         return _coerce(name, "int", raw)
     if kind == "path":
         if isinstance(raw, (str, os.PathLike)) and str(raw).strip():

@@ -4,7 +4,9 @@ Period totals come from these counters, like vnStat's: they are exact, cost
 nothing, and keep counting while trafficmon is stopped, so bytes moved during a
 restart are counted when it comes back — as long as the machine stayed up.
 `CounterTracker` turns successive readings into bytes moved, and handles in one
-place everything that makes a counter go backwards or leap:
+place everything that makes a counter go backwards or leap (one counter's
+step is told by `capture.interface_steps`, the rule the engine's kernel bytes
+follow too):
 
 - reboot (the boot id changed): counters restarted at zero, so the values read
   are the bytes moved since boot; bytes of the old boot after the last reading
@@ -34,26 +36,13 @@ from typing import Any, BinaryIO
 
 import psutil
 
+from trafficmon.capture import interface_steps, plausible_bytes, read_net_dev
 from trafficmon.state.links import LinkFacts, SysfsLinks
-
-COUNTER_32_RANGE = 2**32
-"""A 32-bit counter wraps to zero after this many bytes."""
 
 CLOCK_STEP_SECONDS = 2.0
 """The wall clock moved this much more (or less) than the boot clock between two readings: it was
 stepped (NTP, an operator, a VM resumed), and the bytes are booked to the boot clock's interval."""
-TIMING_SLACK_SECONDS = 1.0
-"""Added to the time between readings in the plausibility check: the counters and
-the clock are not read at the same instant, and a very short interval must not
-turn one full-speed burst into a 'reset'."""
-
-BITS_PER_BYTE = 8
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-
-_NET_DEV_HEADER_LINES = 2
-_NET_DEV_RX_BYTES = 0
-_NET_DEV_TX_BYTES = 8
-"""Columns after "name:" in /proc/net/dev: received bytes first, transmitted bytes ninth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,29 +77,21 @@ def _raw_per_nic() -> Mapping[str, Any]:
 
 
 class ProcNetDev:
-    """Per-NIC byte counters from an open `/proc/.../net/dev` file, re-read from its start.
+    """Per-NIC byte counters from an open `/proc/.../net/dev` file, for `SystemCounters`.
 
-    psutil reads /proc/net/dev by path, which is the namespace of the process;
-    a file opened by a thread inside another network namespace stays bound to
-    that namespace, so this reads the counters of a namespace being captured.
-    The caller owns the file.
+    A file opened inside a network namespace answers for that namespace
+    (`capture.read_net_dev`), so this reads the counters of a namespace being
+    captured. The caller owns the file.
     """
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
 
     def __call__(self) -> dict[str, InterfaceCounters]:
-        self._file.seek(0)
-        counters = {}
-        for line in self._file.read().decode().splitlines()[_NET_DEV_HEADER_LINES:]:
-            name, _, rest = line.partition(":")
-            columns = rest.split()
-            if len(columns) > _NET_DEV_TX_BYTES:
-                counters[name.strip()] = InterfaceCounters(
-                    bytes_sent=int(columns[_NET_DEV_TX_BYTES]),
-                    bytes_recv=int(columns[_NET_DEV_RX_BYTES]),
-                )
-        return counters
+        return {
+            name: InterfaceCounters(bytes_sent=kernel.tx_bytes, bytes_recv=kernel.rx_bytes)
+            for name, kernel in read_net_dev(self._file).items()
+        }
 
 
 class SystemCounters:
@@ -349,8 +330,7 @@ class CounterTracker:
 
     def _limit(self, counters: InterfaceCounters, elapsed: float) -> float:
         """The most bytes one direction of the link could have carried in `elapsed` seconds."""
-        speed = counters.speed_bps or self.fallback_speed_bps
-        return speed / BITS_PER_BYTE * (max(0.0, elapsed) + TIMING_SLACK_SECONDS)
+        return plausible_bytes(counters.speed_bps or self.fallback_speed_bps, elapsed)
 
     def _fresh(
         self, name: str, counters: InterfaceCounters, limit: float, now: float, *, announce: bool
@@ -380,10 +360,11 @@ class CounterTracker:
         limit: float,
         now: float,
     ) -> tuple[int, int, list[CounterEvent]]:
-        sent, sent_kind = self._difference(old[0], counters.bytes_sent, limit)
-        recv, recv_kind = self._difference(old[1], counters.bytes_recv, limit)
+        (sent, sent_kind), (recv, recv_kind) = interface_steps(
+            old, (counters.bytes_sent, counters.bytes_recv), bits=self._bits, limit=limit
+        )
         kinds = (sent_kind, recv_kind)
-        if "decrease" in kinds:
+        if "reset" in kinds:
             event = CounterEvent(
                 now,
                 name,
@@ -408,14 +389,3 @@ class CounterTracker:
             if kind == "wrap"
         ]
         return sent, recv, events
-
-    def _difference(self, old: int, new: int, limit: float) -> tuple[int, str]:
-        """Bytes from `old` to `new` and what the step was: ok, wrap, implausible or decrease."""
-        if new >= old:
-            step = new - old
-            return step, "ok" if step <= limit else "implausible"
-        if self._bits == 32 and old < COUNTER_32_RANGE:
-            step = new + COUNTER_32_RANGE - old
-            if step <= limit:
-                return step, "wrap"
-        return 0, "decrease"

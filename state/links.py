@@ -7,40 +7,27 @@ facts per interface. They come from one of two places:
 - `SysfsLinks`: /sys/class/net, the usual source. Sysfs shows the interfaces of
   the network namespace it was *mounted* in (the host's, for a service on the
   host), whatever namespace the reading thread is in;
-- `SocketLinks`: ioctls on a socket. A socket belongs to the namespace it was
-  created in for good, so one created inside a monitored namespace keeps
-  answering about that namespace's interfaces from any thread. It is what a
-  service capturing another namespace (NETNS) needs: there, sysfs would describe
-  the host's interfaces, or name a different device that happens to share the
-  name.
+- `SocketLinks`: ioctls on a socket (`capture.interface_flags` and
+  `capture.link_speed_bps`, the engine's too). A socket belongs to the
+  namespace it was created in for good, so one created inside a monitored
+  namespace keeps answering about that namespace's interfaces from any
+  thread. It is what a service capturing another namespace (NETNS) needs:
+  there, sysfs would describe the host's interfaces, or name a different
+  device that happens to share the name.
 """
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import socket
-import struct
 from pathlib import Path
 from typing import Protocol
+
+from trafficmon.capture import interface_flags, link_speed_bps
 
 SYSFS_NET = Path("/sys/class/net")
 ARPHRD_LOOPBACK = "772"
 """/sys/class/net/<if>/type of a loopback device."""
 BITS_PER_MBIT = 10**6
-
-# <linux/sockios.h>, <linux/if.h>, <linux/ethtool.h>
-SIOCGIFFLAGS = 0x8913
-SIOCETHTOOL = 0x8946
-IFF_LOOPBACK = 0x8
-ETHTOOL_GSET = 0x1
-IFNAMSIZ = 16
-# struct ifreq: the name, then a 24-byte union (the flags, or a pointer to ethtool's data).
-_IFREQ_FLAGS = struct.Struct(f"{IFNAMSIZ}sH22x")
-_IFREQ_DATA = struct.Struct(f"{IFNAMSIZ}sP{24 - struct.calcsize('P')}x")
-_ETHTOOL_CMD = struct.Struct("=IIIHBBBBBBIIHBBI2I")
-"""struct ethtool_cmd (44 bytes): speed is its 4th field, speed_hi its 13th."""
-_SPEED_UNKNOWN = (0, 0xFFFF, 0xFFFFFFFF)
 
 
 class LinkFacts(Protocol):
@@ -99,25 +86,14 @@ class SocketLinks:
         self._sock = sock
 
     def is_loopback(self, name: str) -> bool:
-        request = _IFREQ_FLAGS.pack(name.encode(), 0)
         try:
-            answer = fcntl.ioctl(self._sock.fileno(), SIOCGIFFLAGS, request)
+            return interface_flags(self._sock, name).loopback
         except OSError:
             return name == "lo"
-        return bool(_IFREQ_FLAGS.unpack(answer)[1] & IFF_LOOPBACK)
 
     def has_device(self, name: str) -> bool | None:
         return None
 
     def speed_bps(self, name: str) -> float | None:
         """None when the driver does not say (loopback, link down, unknown speed)."""
-        command = ctypes.create_string_buffer(_ETHTOOL_CMD.size)
-        struct.pack_into("=I", command, 0, ETHTOOL_GSET)
-        request = _IFREQ_DATA.pack(name.encode(), ctypes.addressof(command))
-        try:
-            fcntl.ioctl(self._sock.fileno(), SIOCETHTOOL, request)
-        except OSError:
-            return None
-        fields = _ETHTOOL_CMD.unpack(command.raw)
-        mbit = fields[12] << 16 | fields[3]
-        return None if mbit in _SPEED_UNKNOWN else mbit * BITS_PER_MBIT
+        return link_speed_bps(self._sock, name)

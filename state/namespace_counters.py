@@ -17,11 +17,9 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from trafficmon.capture import CaptureError, entered
+from trafficmon.capture import NET_DEV, CaptureError, entered
 from trafficmon.state.counters import CounterSource, ProcNetDev, SystemCounters
 from trafficmon.state.links import SocketLinks
-
-NET_DEV = "/proc/thread-self/net/dev"
 
 
 @contextmanager

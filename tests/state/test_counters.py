@@ -10,8 +10,8 @@ from typing import Any
 
 import psutil
 
+from trafficmon.capture import COUNTER_32_RANGE
 from trafficmon.state.counters import (
-    COUNTER_32_RANGE,
     Baseline,
     CounterReading,
     CounterTracker,
