@@ -52,8 +52,10 @@ PORT = 5040
 WIRE_TOLERANCE = 0.05
 SAMPLED = 0.5
 """Seconds between two samples of the veth's counters."""
-LAG = 2.5
-"""Seconds a reading may trail the wire: a tick of the service, its delivery, a sample."""
+LAG = 5.0
+"""Seconds a reading may trail the wire: a tick of the service, its delivery, a sample, and on a
+loaded machine the sniffer reading the ring's frames late (one reading 8 % off a steady wire
+with 2.5 s)."""
 TIMED = """selector => {
   const target = document.querySelector(selector);
   window.readings = [];
@@ -118,12 +120,14 @@ class Wire:
 
 
 def off_the_wire(readings: list[tuple[float, float]], wire: list[tuple[float, float]]) -> list[str]:
-    """The readings (time, bytes per second) not within WIRE_TOLERANCE of the wire's rate at some
-    sample of the LAG seconds before them: a reading shows the service's last tick, sent a tick ago."""
+    """The readings (time, bytes per second) outside the wire's rates over the LAG seconds before
+    them, give or take WIRE_TOLERANCE: a reading shows the service's last tick, sent a tick ago,
+    and while a burst enters or leaves the minute the service's ticks and the samples split it
+    differently, so a reading may fall between two samples' rates."""
     off = []
     for at, shown in readings:
         near = [rate for sampled, rate in wire if at - LAG <= sampled <= at + SAMPLED]
-        if not any(abs(shown - rate) <= WIRE_TOLERANCE * rate for rate in near):
+        if not near or not (1 - WIRE_TOLERANCE) * min(near) <= shown <= (1 + WIRE_TOLERANCE) * max(near):
             off.append(f"{shown:,.0f} B/s at {at:.1f} s, the wire {', '.join(f'{r:,.0f}' for r in near)}")
     return off
 
