@@ -4,7 +4,7 @@ Period totals come from the kernel's interface counters (exact, and they keep
 counting while trafficmon is stopped); the per-process and per-host breakdown
 comes from the capture engine's per-tick `capture.model.Usage` records. The
 state lives in memory and is mirrored to SQLite in `DATA_DIR`; see
-`state.accountant` for the threading rules and the accounting rules.
+`state.accountant` for the threading rules and `state.ledger` for the accounting rules.
 
 Public API (everything the web layer needs is exported here)::
 

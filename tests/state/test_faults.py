@@ -120,7 +120,7 @@ def test_precious_changes_commit_with_synchronous_full(
 ) -> None:
     acc = open_accountant(data_dir=tmp_path / "data")
     statements: list[str] = []
-    store: Any = acc._store  # noqa: SLF001 - the one connection, to watch what it runs
+    store: Any = acc._writer.store  # noqa: SLF001 - the one connection, to watch what it runs
     store._conn.set_trace_callback(statements.append)  # noqa: SLF001
 
     def synchronous_of_commits() -> list[str]:
