@@ -43,10 +43,11 @@ from trafficmon.state.document import export_document, parse_document
 from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import SECONDS_PER_HOUR, Clock, Ledger
 from trafficmon.state.flushing import StoreWriter
+from trafficmon.state.reads import Adjustment, PeriodView
 from trafficmon.state.records import ThresholdEvent
 from trafficmon.state.store import FlushBatch, Store
 from trafficmon.state.validation import ValidationError, require_choice, require_int, require_number
-from trafficmon.state.views import audit_json, daily_view, months_json, period_json, status_json
+from trafficmon.state.views import daily_view, months_json, period_view, status_json
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class Accountant:
 
         return unsubscribe
 
-    def adjust(self, mode: str, amount: int, note: str = "") -> dict[str, Any]:
+    def adjust(self, mode: str, amount: int, note: str = "") -> Adjustment:
         """Change the current period's counted total by hand; returns the audit entry.
 
         "set" makes the counted total `amount` bytes, "add" adds `amount`
@@ -229,7 +230,7 @@ class Accountant:
             self._writer.save(batch, "the adjustment")
             with self._lock:
                 self._ledger.apply_adjustment(entry)
-                result = audit_json(entry, self._ledger.config.zone)
+                result = Adjustment.of(entry, self._ledger.config.zone)
         log.info(
             "manual adjustment (%s %d): counted total %d -> %d; %s",
             mode,
@@ -258,7 +259,7 @@ class Accountant:
         self._wake.set()
         return settings
 
-    def import_state(self, doc: Any) -> dict[str, Any]:
+    def import_state(self, doc: Any) -> PeriodView:
         """Replace the whole traffic state with an exported document; returns period().
 
         The document is checked as a whole first (ValidationError names the bad
@@ -281,10 +282,10 @@ class Accountant:
 
     # ---- reads (from memory, under the lock; see state.views) -------------
 
-    def period(self) -> dict[str, Any]:
+    def period(self) -> PeriodView:
         """The current billing period's figures (the `GET /data` view)."""
         with self._lock:
-            return period_json(self._ledger, self._clock())
+            return period_view(self._ledger, self._clock())
 
     def daily(self, days: int | None = None) -> list[dict[str, Any]]:
         """Daily totals of the last `days` days up to today (default: the current period's days)."""
@@ -332,11 +333,11 @@ class Accountant:
             now = self._clock()
             return self._ledger.minutes.points(now - span, now)
 
-    def audit(self) -> list[dict[str, Any]]:
+    def audit(self) -> list[Adjustment]:
         """Every manual adjustment, oldest first."""
         with self._lock:
             zone = self._ledger.config.zone
-            return [audit_json(entry, zone) for entry in self._ledger.audit]
+            return [Adjustment.of(entry, zone) for entry in self._ledger.audit]
 
     def events(self) -> list[ThresholdEvent]:
         """Every threshold event fired so far, oldest first, in the configured time zone."""

@@ -23,6 +23,7 @@ from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import AccountingConfig
 from trafficmon.state.history import MINUTE
 from trafficmon.state.periods import iso
+from trafficmon.state.reads import Adjustment
 from trafficmon.state.records import (
     ADJUST_MODES,
     NOTE_CHARS,
@@ -42,7 +43,6 @@ from trafficmon.state.validation import (
     require_text,
     require_time,
 )
-from trafficmon.state.views import audit_json
 
 FORMAT = "trafficmon-traffic-state"
 VERSION = 1
@@ -105,7 +105,7 @@ def export_document(
             {"time": iso(minute, zone), "outbound": totals[0], "inbound": totals[1]}
             for minute, totals in sorted(state.minutes.items())
         ],
-        "audit": [audit_json(entry, zone) for entry in state.audit],
+        "audit": [Adjustment.of(entry, zone).to_dict() for entry in state.audit],
         "thresholds": [
             {
                 "level": event.level,

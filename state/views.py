@@ -2,14 +2,13 @@
 
 Pure functions of a `state.ledger.Ledger` (the caller holds the accountant's
 lock) and the present instant; instants are published as ISO 8601 in the
-configured zone. An audit entry is said the same way wherever it appears (the
-audit trail, an adjustment's answer, the exported document), so it is built
-here only.
+configured zone. What the web layer reads is a frozen type of `state.reads`;
+what only the REST API carries as it is (months, status) is built as JSON.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,55 +16,51 @@ from trafficmon.state.cap import used_percent
 from trafficmon.state.config import DECIMAL_GB
 from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import Ledger
-from trafficmon.state.periods import DateSpan, iso, local_date, local_dates
+from trafficmon.state.periods import DateSpan, local_date, local_dates
 from trafficmon.state.projection import outlook
-from trafficmon.state.records import AuditEntry, PeriodRecord
+from trafficmon.state.reads import PeriodView
+from trafficmon.state.records import PeriodRecord
 from trafficmon.state.store import MovedAside
 
 SECONDS_PER_DAY = 86400
 
 
-def period_json(ledger: Ledger, now: float) -> dict[str, Any]:
+def period_view(ledger: Ledger, now: float) -> PeriodView:
     """The current billing period's figures (the `GET /data` view)."""
     config = ledger.config
     current = ledger.current
+    zone = config.zone
     percent = used_percent(current.counted, current.cap_bytes)
-    coverage = ledger.breakdown.coverage(current.outbound).to_dict()
-    return {
-        "start": ledger.iso(current.start),
-        "end": ledger.iso(current.end),
-        "timezone": config.timezone,
-        "reset_day": config.reset_day,
-        "reset_hour": config.reset_hour,
-        "outbound": current.outbound,
-        "inbound": current.inbound,
-        "offset": current.offset,
-        "metered": current.metered,
-        "counted": current.counted,
-        "cap_counts": current.cap_counts.value,
-        "cap_bytes": current.cap_bytes,
-        "cap_gb": current.cap_bytes / DECIMAL_GB,
-        "used_percent": round(percent, 2),
-        "remaining": max(0, current.cap_bytes - current.counted),
-        "level": config.thresholds.level(percent),
-        "thresholds": {
-            "warning": config.warning_percent,
-            "critical": config.critical_percent,
-            "exceeded": config.exceeded_percent,
-        },
-        "days_left": round(max(0.0, current.end - now) / SECONDS_PER_DAY, 2),
-        "projection": outlook(
+    return PeriodView(
+        start=datetime.fromtimestamp(current.start, zone),
+        end=datetime.fromtimestamp(current.end, zone),
+        timezone=config.timezone,
+        reset_day=config.reset_day,
+        reset_hour=config.reset_hour,
+        outbound=current.outbound,
+        inbound=current.inbound,
+        offset=current.offset,
+        metered=current.metered,
+        counted=current.counted,
+        cap_counts=current.cap_counts.value,
+        cap_bytes=current.cap_bytes,
+        cap_gb=current.cap_bytes / DECIMAL_GB,
+        used_percent=round(percent, 2),
+        remaining=max(0, current.cap_bytes - current.counted),
+        level=config.thresholds.level(percent),
+        thresholds=config.thresholds,
+        days_left=round(max(0.0, current.end - now) / SECONDS_PER_DAY, 2),
+        projection=outlook(
             current,
             ledger.daily,
-            config.zone,
+            zone,
             counting_since=ledger.tracking_since,
             now=now,
             days=config.projection_days,
         ),
-        "breakdown_coverage": coverage["explained"],
-        "breakdown": coverage,
-        "updated": ledger.iso(ledger.last_reading) if ledger.last_reading else None,
-    }
+        breakdown=ledger.breakdown.coverage(current.outbound),
+        updated=datetime.fromtimestamp(ledger.last_reading, zone) if ledger.last_reading else None,
+    )
 
 
 def daily_view(ledger: Ledger, now: float, days: int | None) -> DailyView:
@@ -131,22 +126,6 @@ def _month_json(ledger: Ledger, period: PeriodRecord, is_current: bool) -> dict[
         },
         "processes": top.get("process"),
         "hosts": top.get("host"),
-    }
-
-
-def audit_json(entry: AuditEntry, zone: tzinfo) -> dict[str, Any]:
-    """One manual adjustment as published and exported."""
-    return {
-        "id": entry.id,
-        "time": iso(entry.time, zone),
-        "period_start": iso(entry.period_start, zone),
-        "mode": entry.mode,
-        "bytes": entry.amount,
-        "old_offset": entry.old_offset,
-        "new_offset": entry.new_offset,
-        "old_counted": entry.old_counted,
-        "new_counted": entry.new_counted,
-        "note": entry.note,
     }
 
 
