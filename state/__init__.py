@@ -4,7 +4,7 @@ Period totals come from the kernel's interface counters (exact, and they keep
 counting while trafficmon is stopped); the per-process and per-host breakdown
 comes from the capture engine's per-tick `capture.model.Usage` records. The
 state lives in memory and is mirrored to SQLite in `DATA_DIR`; see
-`state.accountant` for the threading rules and the accounting rules.
+`state.accountant` for the threading rules and `state.ledger` for the accounting rules.
 
 Public API (everything the web layer needs is exported here)::
 
@@ -24,16 +24,17 @@ Public API (everything the web layer needs is exported here)::
     acc.on_snapshot(snap: Snapshot) -> None    # engine tick thread: adds snap.usage
 
     # reads, from memory, safe on the event loop:
-    acc.period() -> dict           # GET /data: start, end (ISO 8601 with offset), timezone,
+    acc.period() -> PeriodView     # GET /data: start, end (aware datetimes), timezone,
                                    # reset_day, reset_hour, outbound, inbound, offset, metered,
                                    # counted, cap_counts, cap_bytes, cap_gb, used_percent,
                                    # remaining, level ("ok"|"warning"|"critical"|"exceeded"),
-                                   # thresholds, days_left, projection {bytes, rate,
+                                   # thresholds, days_left, projection (Outlook: bytes, rate,
                                    # window_seconds, cap_date, basis, basis_text,
-                                   # observed_seconds, needs_seconds}, breakdown_coverage,
-                                   # breakdown {kernel_outbound, captured_outbound,
-                                   # attributed_outbound, unknown_outbound, explained,
-                                   # captured_share}, updated
+                                   # observed_seconds, needs_seconds), breakdown (coverage),
+                                   # updated; to_dict() is the JSON (ISO 8601 with offset,
+                                   # breakdown_coverage, breakdown {kernel_outbound,
+                                   # captured_outbound, attributed_outbound, unknown_outbound,
+                                   # explained, captured_share})
     acc.daily(days: int | None = None) -> list[dict]     # date, outbound, inbound, total, counted
     acc.daily_view(days: int | None = None) -> DailyView # rows (daily()), shown and period
                                    # (DateSpan: first, last, dates()), today: local dates
@@ -49,8 +50,9 @@ Public API (everything the web layer needs is exported here)::
     acc.history(seconds: float | None = None) -> list[dict]
                                    # per minute: timestamp (epoch s), upload, download (B/s),
                                    # bytes_sent, bytes_received
-    acc.audit() -> list[dict]      # id, time, period_start, mode, bytes, old_offset,
-                                   # new_offset, old_counted, new_counted, note
+    acc.audit() -> list[Adjustment]  # id, time, period_start (datetimes), mode, amount,
+                                   # old_offset, new_offset, old_counted, new_counted, note;
+                                   # to_dict(): the same, instants ISO 8601, amount as bytes
     acc.events() -> list[ThresholdEvent]  # threshold events fired so far
     acc.settings() -> dict         # settings in force
     acc.status() -> dict           # running, persistent, database, last_flush, flush_error,
@@ -58,9 +60,9 @@ Public API (everything the web layer needs is exported here)::
     acc.export_state() -> dict     # GET /api/traffic-state (state.document)
 
     # changes, in memory at once, persisted by the background thread:
-    acc.adjust(mode: "set"|"add", amount: int, note: str = "") -> dict   # the audit entry
+    acc.adjust(mode: "set"|"add", amount: int, note: str = "") -> Adjustment  # the audit entry
     acc.update_settings(changes: Mapping[str, Any]) -> dict              # settings()
-    acc.import_state(doc) -> dict                                        # period()
+    acc.import_state(doc) -> PeriodView                                  # period()
     acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
 
 Before the accountant, the composition root (as root, before dropping it)::
@@ -91,6 +93,8 @@ from trafficmon.state.history import MINUTE, DailyView
 from trafficmon.state.lock import DataDirBusy, data_dir_lock
 from trafficmon.state.namespace_counters import counter_source
 from trafficmon.state.periods import DateSpan
+from trafficmon.state.projection import Outlook
+from trafficmon.state.reads import Adjustment, PeriodView
 from trafficmon.state.records import ThresholdEvent
 from trafficmon.state.store import NotSaved, check_data_dir
 from trafficmon.state.validation import ValidationError
@@ -101,6 +105,7 @@ __all__ = [
     "MINUTE",
     "OTHER",
     "Accountant",
+    "Adjustment",
     "AccountingConfig",
     "CapCounts",
     "Clock",
@@ -112,6 +117,8 @@ __all__ = [
     "DateSpan",
     "InterfaceCounters",
     "NotSaved",
+    "Outlook",
+    "PeriodView",
     "Subscriber",
     "SystemCounters",
     "ThresholdEvent",

@@ -54,6 +54,9 @@ class Thresholds:
     critical: float
     exceeded: float
 
+    def to_dict(self) -> dict[str, float]:
+        return {"warning": self.warning, "critical": self.critical, "exceeded": self.exceeded}
+
     def reached(self, percent: float) -> tuple[str, ...]:
         """Every level (beyond "ok") whose threshold `percent` has reached, in order."""
         limits = (self.warning, self.critical, self.exceeded)

@@ -23,7 +23,9 @@ from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import AccountingConfig
 from trafficmon.state.history import MINUTE
 from trafficmon.state.periods import iso
+from trafficmon.state.reads import Adjustment
 from trafficmon.state.records import (
+    ADJUST_MODES,
     NOTE_CHARS,
     AuditEntry,
     PeriodRecord,
@@ -53,7 +55,6 @@ MAX_EVENTS = MAX_ARCHIVED_PERIODS * (len(LEVELS) - 1)
 """Each period fires each level at most once."""
 MAX_LABEL_CHARS = 4096
 """Longest process name, command line, host or transport accepted."""
-ADJUST_MODES = ("set", "add")
 
 _TOP = (
     "format",
@@ -104,21 +105,7 @@ def export_document(
             {"time": iso(minute, zone), "outbound": totals[0], "inbound": totals[1]}
             for minute, totals in sorted(state.minutes.items())
         ],
-        "audit": [
-            {
-                "id": entry.id,
-                "time": iso(entry.time, zone),
-                "period_start": iso(entry.period_start, zone),
-                "mode": entry.mode,
-                "bytes": entry.amount,
-                "old_offset": entry.old_offset,
-                "new_offset": entry.new_offset,
-                "old_counted": entry.old_counted,
-                "new_counted": entry.new_counted,
-                "note": entry.note,
-            }
-            for entry in state.audit
-        ],
+        "audit": [Adjustment.of(entry, zone).to_dict() for entry in state.audit],
         "thresholds": [
             {
                 "level": event.level,

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
 from trafficmon.state.cap import project
 from trafficmon.state.history import DailyTotals
-from trafficmon.state.periods import iso, local_date, local_instant
+from trafficmon.state.periods import local_date, local_instant
 from trafficmon.state.records import PeriodRecord
 
 SECONDS_PER_DAY = 86_400
@@ -91,6 +91,39 @@ def recent_pace(
     return Pace(sent / seconds, received / seconds, seconds, basis)
 
 
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """The period-end projection and what it rests on (the `projection` part of `GET /data`).
+
+    `bytes`, `rate`, `window_seconds` and `cap_date` are the fields clients
+    already read; `basis`, `basis_text`, `observed_seconds` and
+    `needs_seconds` say why there is a projection, or why not yet.
+    `cap_date` is set only when the pace reaches the cap before the period
+    ends, and never for a cap already reached or from a zero pace.
+    """
+
+    bytes: int | None
+    rate: float | None
+    window_seconds: float
+    cap_date: datetime | None
+    basis: Basis | None
+    basis_text: str
+    observed_seconds: float
+    needs_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bytes": self.bytes,
+            "rate": self.rate,
+            "window_seconds": self.window_seconds,
+            "cap_date": self.cap_date.isoformat() if self.cap_date is not None else None,
+            "basis": self.basis.value if self.basis is not None else None,
+            "basis_text": self.basis_text,
+            "observed_seconds": self.observed_seconds,
+            "needs_seconds": self.needs_seconds,
+        }
+
+
 def outlook(
     period: PeriodRecord,
     daily: DailyTotals,
@@ -99,28 +132,21 @@ def outlook(
     counting_since: float | None,
     now: float,
     days: int,
-) -> dict[str, Any]:
-    """The `projection` part of `GET /data`: the period-end figures and what they rest on.
-
-    `bytes`, `rate`, `window_seconds` and `cap_date` are the fields clients
-    already read; `basis`, `basis_text`, `observed_seconds` and
-    `needs_seconds` say why there is a projection, or why not yet.
-    `cap_date` is set only when the pace reaches the cap before the period
-    ends, and never for a cap already reached or from a zero pace.
-    """
+) -> Outlook:
+    """Where the current period is heading at the recent pace (none before a day of counting)."""
     observed = max(0.0, now - counting_since) if counting_since is not None else 0.0
     needs = max(0.0, MIN_OBSERVED_SECONDS - observed)
     if counting_since is None or needs > 0:
-        return {
-            "bytes": None,
-            "rate": None,
-            "window_seconds": observed,
-            "cap_date": None,
-            "basis": None,
-            "basis_text": NOT_YET,
-            "observed_seconds": observed,
-            "needs_seconds": needs,
-        }
+        return Outlook(
+            bytes=None,
+            rate=None,
+            window_seconds=observed,
+            cap_date=None,
+            basis=None,
+            basis_text=NOT_YET,
+            observed_seconds=observed,
+            needs_seconds=needs,
+        )
     pace = recent_pace(daily, zone, counting_since=counting_since, now=now, days=days)
     projection = project(
         counts=period.cap_counts,
@@ -135,16 +161,16 @@ def outlook(
         end=period.end,
     )
     cap_time = projection.cap_time
-    return {
-        "bytes": projection.bytes,
-        "rate": round(projection.rate, 3),
-        "window_seconds": projection.window,
-        "cap_date": iso(math.floor(cap_time), zone) if cap_time is not None else None,
-        "basis": pace.basis.value,
-        "basis_text": _basis_text(pace, days),
-        "observed_seconds": observed,
-        "needs_seconds": 0.0,
-    }
+    return Outlook(
+        bytes=projection.bytes,
+        rate=round(projection.rate, 3),
+        window_seconds=projection.window,
+        cap_date=datetime.fromtimestamp(math.floor(cap_time), zone) if cap_time is not None else None,
+        basis=pace.basis,
+        basis_text=_basis_text(pace, days),
+        observed_seconds=observed,
+        needs_seconds=0.0,
+    )
 
 
 def _basis_text(pace: Pace, days: int) -> str:

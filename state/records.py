@@ -6,6 +6,7 @@ the configured zone is the job of whoever publishes them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,10 @@ class PeriodRecord:
         totals[0] += sent
         totals[1] += recv
 
+    def copy(self) -> PeriodRecord:
+        """A copy another thread can serialise while this one keeps adding to the original."""
+        return dataclasses.replace(self, days={day: list(v) for day, v in self.days.items()})
+
     def peak_day(self) -> tuple[str, int, int] | None:
         """The day with the most counted traffic (date, outbound, inbound); None without days."""
         if not self.days:
@@ -64,6 +69,8 @@ class PeriodRecord:
 
 NOTE_CHARS = 500
 """Longest note kept with a manual adjustment."""
+ADJUST_MODES = ("set", "add")
+"""How an adjustment changes the counted total: to its amount, or by it."""
 
 
 @dataclass(frozen=True, slots=True)

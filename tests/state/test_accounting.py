@@ -43,7 +43,7 @@ def test_traffic_counts_from_the_first_reading(
     counters.add(7 * GB, 9 * GB)  # bytes before trafficmon ever ran are not this period's
     acc = open_accountant(cap_gb=1)
     advance(acc, clock, counters, 60, 100 * MB, 30 * MB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert (period["outbound"], period["inbound"], period["counted"]) == (
         100 * MB,
         30 * MB,
@@ -69,9 +69,9 @@ def test_cap_counts_rule(
 ) -> None:
     acc = open_accountant(cap_counts=counts, cap_gb=1)
     advance(acc, clock, counters, 60, 100 * MB, 60 * MB)
-    assert acc.period()["counted"] == expected * MB
+    assert acc.period().to_dict()["counted"] == expected * MB
     advance(acc, clock, counters, 60, 0, 100 * MB)
-    assert acc.period()["counted"] == {"outbound": 100, "both": 260, "max": 160}[counts] * MB
+    assert acc.period().to_dict()["counted"] == {"outbound": 100, "both": 260, "max": 160}[counts] * MB
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_month_rollover_archives_the_period_and_restarts_at_zero(
     acc.adjust("add", 5 * MB, "carried?")
     # One reading 15 min before and one 15 min after the boundary: half each side.
     advance(acc, clock, counters, 1800, 30 * MB, 2 * MB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert period["start"] == boundary.replace(" ", "T") + ":00+00:00"
     assert (period["outbound"], period["inbound"], period["offset"], period["counted"]) == (
         15 * MB,
@@ -134,7 +134,7 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
     acc = open_accountant(cap_gb=1)
     advance(acc, clock, counters, 60, 100 * MB)
     entry = acc.adjust("set", 500 * MB, "provider panel shows 500 MB")
-    assert entry == {
+    assert entry.to_dict() == {
         "id": 1,
         "time": "2024-01-31T20:01:00+00:00",
         "period_start": "2024-01-01T00:00:00+00:00",
@@ -149,7 +149,7 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
     clock.now += 60
     acc.adjust("add", 50 * MB, "")
     advance(acc, clock, counters, 60, 10 * MB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert (period["outbound"], period["offset"], period["counted"]) == (
         110 * MB,
         450 * MB,
@@ -168,8 +168,8 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
     with pytest.raises(ValidationError) as bad_note:
         acc.adjust("add", 1, "x" * 501)
     assert bad_note.value.field == "note"
-    assert [a["id"] for a in acc.audit()] == [1, 2]
-    assert acc.period()["counted"] == 560 * MB
+    assert [a.id for a in acc.audit()] == [1, 2]
+    assert acc.period().to_dict()["counted"] == 560 * MB
 
     clock.now = at("2024-01-31 22:00")
     acc.stop()
@@ -177,7 +177,7 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
     clock.now = at("2024-02-01 02:00")
     counters.add(20 * MB)
     again = open_accountant(cap_gb=1)
-    period = again.period()
+    period = again.period().to_dict()
     assert period["start"] == "2024-02-01T00:00:00+00:00"
     assert (period["outbound"], period["offset"], period["counted"]) == (10 * MB, 0, 10 * MB)
     january = again.months()[1]
@@ -186,7 +186,7 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
         450 * MB,
         570 * MB,
     )
-    assert [(a["id"], a["mode"], a["new_offset"]) for a in again.audit()] == [
+    assert [(a.id, a.mode, a.new_offset) for a in again.audit()] == [
         (1, "set", 400 * MB),
         (2, "add", 450 * MB),
     ]
@@ -217,7 +217,7 @@ def test_threshold_events_fire_once_per_period_across_restarts(
     assert advance(restarted, clock, counters, 60, 10 * MB) == []
     advance(restarted, clock, counters, 60, 200 * MB)
     assert [(e.level, e.used) for e in later] == [("critical", 1040 * MB), ("exceeded", 1040 * MB)]
-    assert restarted.period()["level"] == "exceeded"
+    assert restarted.period().to_dict()["level"] == "exceeded"
     restarted.stop()
 
     third = open_accountant(cap_gb=1)
@@ -226,7 +226,7 @@ def test_threshold_events_fire_once_per_period_across_restarts(
     clock.now = at("2024-02-01 00:00") - 60
     third.poll()
     assert advance(third, clock, counters, 120, 900 * MB) == []
-    assert (third.period()["start"], third.period()["outbound"]) == (
+    assert (third.period().to_dict()["start"], third.period().to_dict()["outbound"]) == (
         "2024-02-01T00:00:00+00:00",
         450 * MB,
     )
@@ -274,7 +274,7 @@ def test_service_down_for_days_across_the_period_boundary(
     clock.now = at("2024-02-03 00:00")
     counters.add(400 * MB, 40 * MB)
     acc = open_accountant()
-    period = acc.period()
+    period = acc.period().to_dict()
     assert period["start"] == "2024-02-01T00:00:00+00:00"
     assert (period["outbound"], period["inbound"]) == (200 * MB, 20 * MB)
     january = acc.months()[1]
@@ -303,7 +303,7 @@ def test_reboot_while_down_counts_only_the_bytes_since_boot(
     clock.now = at("2024-02-03 00:00")
     counters.add(60 * MB, 6 * MB)
     acc = open_accountant()
-    assert (acc.period()["outbound"], acc.period()["inbound"]) == (60 * MB, 6 * MB)
+    assert (acc.period().to_dict()["outbound"], acc.period().to_dict()["inbound"]) == (60 * MB, 6 * MB)
     assert acc.months()[1]["outbound"] == 10 * MB
     assert {d["date"]: d["outbound"] for d in acc.daily(2)} == {
         "2024-02-02": 60 * MB,
@@ -313,7 +313,7 @@ def test_reboot_while_down_counts_only_the_bytes_since_boot(
     # A reboot while running: counters back to zero, new boot id.
     counters.reboot("boot-3", clock.now + 30)
     advance(acc, clock, counters, 60, 5 * MB)
-    assert acc.period()["outbound"] == 65 * MB
+    assert acc.period().to_dict()["outbound"] == 65 * MB
 
 
 def test_counter_wrap_and_implausible_jump(
@@ -325,11 +325,11 @@ def test_counter_wrap_and_implausible_jump(
     clock.now += 1
     counters.sent = 500
     acc.poll()
-    assert acc.period()["outbound"] == 1500
+    assert acc.period().to_dict()["outbound"] == 1500
     advance(acc, clock, counters, 1, 10 * GB)  # 1 Gbit/s cannot carry 10 GB in a second
-    assert acc.period()["outbound"] == 1500
+    assert acc.period().to_dict()["outbound"] == 1500
     advance(acc, clock, counters, 1, 100 * MB)
-    assert acc.period()["outbound"] == 100 * MB + 1500
+    assert acc.period().to_dict()["outbound"] == 100 * MB + 1500
     kinds = [e["kind"] for e in acc.status()["counter_events"]]
     assert kinds == ["first", "wrap", "implausible"]
 
@@ -348,7 +348,7 @@ def test_daily_totals_in_the_configured_zone_across_dst(
     ]
     assert acc.months()[1]["peak_day"]["date"] == "2024-03-30"
     assert acc.months()[1]["outbound"] == 47 * MB
-    assert acc.period()["start"] == "2024-04-01T00:00:00+02:00"
+    assert acc.period().to_dict()["start"] == "2024-04-01T00:00:00+02:00"
     assert acc.daily()[0] == {
         "date": "2024-04-01",
         "outbound": 0,
@@ -370,8 +370,8 @@ def test_daily_totals_new_york_fall_back_day_has_25_hours(
     ]
     # Reset at the first 01:00 (EDT), one hour into the day: 2 MB before it.
     assert acc.months()[1]["outbound"] == 2 * MB
-    assert acc.period()["outbound"] == 48 * MB
-    assert acc.period()["start"] == "2024-11-03T01:00:00-04:00"
+    assert acc.period().to_dict()["outbound"] == 48 * MB
+    assert acc.period().to_dict()["start"] == "2024-11-03T01:00:00-04:00"
 
 
 def test_breakdown_per_process_host_and_unknown_with_negative_moves(
@@ -408,7 +408,7 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
         ("198.51.100.1", 1_000),
         ("198.51.100.2", 400),
     ]
-    period = acc.period()
+    period = acc.period().to_dict()
     assert period["breakdown"] == {
         "kernel_outbound": 3_400,
         "captured_outbound": 1_700,
@@ -423,9 +423,9 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
     acc.on_snapshot(snapshot(Usage("unknown", "", None, "192.0.2.7", "tcp", 5, 5)))
     hosts = {h["host"]: h["bytes_sent"] for h in acc.hosts(10)}
     assert hosts == {"198.51.100.1": 1_000, "(other)": 705}
-    assert acc.period()["breakdown"]["unknown_outbound"] == 0, "coverage waits for the next counter reading"
+    assert acc.period().to_dict()["breakdown"]["unknown_outbound"] == 0, "coverage waits for the next counter reading"
     advance(acc, clock, counters, 1, 5)
-    assert acc.period()["breakdown"]["unknown_outbound"] == 5
+    assert acc.period().to_dict()["breakdown"]["unknown_outbound"] == 5
 
     acc.stop()
     reopened = open_accountant(max_hosts=3)
@@ -446,16 +446,16 @@ def test_coverage_compares_capture_and_kernel_counts_of_the_same_moment(
     acc.on_snapshot(snapshot(Usage("curl", "curl", 7, "198.51.100.1", "tcp", 1_000, 0)))
     advance(acc, clock, counters, 1, 1_000)
     acc.on_snapshot(snapshot(Usage("curl", "curl", 7, "198.51.100.1", "tcp", 1_000, 0)))
-    before = acc.period()["breakdown"]
+    before = acc.period().to_dict()["breakdown"]
     assert (before["kernel_outbound"], before["attributed_outbound"], before["explained"]) == (2_000, 1_000, 0.5)
     assert acc.processes()[0]["bytes_sent"] == 2_000, "the per-process listing stays live"
     advance(acc, clock, counters, 1)
-    after = acc.period()["breakdown"]
+    after = acc.period().to_dict()["breakdown"]
     assert (after["kernel_outbound"], after["attributed_outbound"], after["explained"]) == (2_000, 2_000, 1.0)
 
     acc.stop()
     reopened = open_accountant()
-    assert reopened.period()["breakdown"]["attributed_outbound"] == 2_000, "a restored breakdown counts as read"
+    assert reopened.period().to_dict()["breakdown"]["attributed_outbound"] == 2_000, "a restored breakdown counts as read"
 
 
 def test_period_boundary_moves_the_breakdown_to_the_archive(
@@ -471,7 +471,7 @@ def test_period_boundary_moves_the_breakdown_to_the_archive(
     )
     clock.now = at("2024-02-01 00:00:10")
     acc.on_snapshot(snapshot(Usage("ntpd", "ntpd", 6, "192.0.2.2", "udp", 7, 7)))
-    assert acc.period()["start"] == "2024-02-01T00:00:00+00:00"
+    assert acc.period().to_dict()["start"] == "2024-02-01T00:00:00+00:00"
     assert acc.processes() == [
         {"name": "ntpd", "bytes_sent": 7, "bytes_received": 7, "bytes_total": 14}
     ]
@@ -519,7 +519,7 @@ def test_settings_update_live_persist_and_yield_to_a_changed_configuration(
         15,
         50.0,
     )
-    period = acc.period()
+    period = acc.period().to_dict()
     # The current period keeps its start and now ends at the new cycle's next boundary.
     assert (period["start"], period["end"]) == (
         "2024-01-01T00:00:00+00:00",
@@ -559,7 +559,7 @@ def test_background_thread_polls_flushes_and_persists_adjustments(
     try:
         counters.add(12 * MB)
         clock.now += 10
-        _wait_for(lambda: acc.period()["outbound"] == 12 * MB)
+        _wait_for(lambda: acc.period().to_dict()["outbound"] == 12 * MB)
         acc.adjust("add", 3 * MB, "from the event loop")
         db = config.data_dir / "traffic.db"
         _wait_for(lambda: _query(db, "SELECT count(*) FROM audit") == [(1,)])
@@ -592,7 +592,7 @@ def test_counter_reader_failure_is_logged_once_and_survived(
     assert acc.status()["counter_error"] == "no /proc/net/dev"
     failing["on"] = False
     advance(acc, clock, counters, 1, 1_000)
-    assert acc.period()["outbound"] == 4_000
+    assert acc.period().to_dict()["outbound"] == 4_000
     acc.stop()
 
 

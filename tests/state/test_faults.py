@@ -69,23 +69,23 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
     assert "malformed" not in status["flush_error"] or "cannot be read" in status["flush_error"]
     assert "CORRUPT" not in caplog.text and "moved it to" not in caplog.text
 
-    before = (acc.period(), acc.audit(), acc.settings())
+    before = (acc.period().to_dict(), acc.audit(), acc.settings())
     with pytest.raises(NotSaved, match="the adjustment was not saved"):
         acc.adjust("add", 7 * MB, "during the fault")
     with pytest.raises(NotSaved, match="the settings change was not saved"):
         acc.update_settings({"warning_percent": 60})
     with pytest.raises(NotSaved):
         acc.import_state(acc.export_state())
-    assert (acc.period(), acc.audit(), acc.settings()) == before
+    assert (acc.period().to_dict(), acc.audit(), acc.settings()) == before
     acc.stop()
 
     ext4.remount()
     assert sorted(p.name for p in data_dir.iterdir() if ".corrupt-" in p.name) == []
     again = open_accountant(data_dir=data_dir)
-    assert [entry["note"] for entry in again.audit()] == ["before the fault"]
+    assert [entry.note for entry in again.audit()] == ["before the fault"]
     assert again.settings()["warning_percent"] == 70
-    assert again.period()["outbound"] == 19 * MB  # the counters carried what was not saved
-    assert again.period()["counted"] == 24 * MB
+    assert again.period().to_dict()["outbound"] == 19 * MB  # the counters carried what was not saved
+    assert again.period().to_dict()["counted"] == 24 * MB
     assert again.status()["persistent"] is True
 
 
@@ -103,16 +103,16 @@ def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
     assert "full" in acc.status()["flush_error"]
     with pytest.raises(NotSaved, match="database or disk is full"):
         acc.import_state(document)
-    assert acc.period()["outbound"] == 3 * MB
+    assert acc.period().to_dict()["outbound"] == 3 * MB
 
     small_tmpfs.free()
     assert traffic(acc, clock, counters, 1 * MB) is True
     assert acc.status()["persistent"] is True and acc.status()["unsaved_since"] is None
     acc.stop()
     again = open_accountant(data_dir=data_dir)
-    assert again.period()["outbound"] == 4 * MB
+    assert again.period().to_dict()["outbound"] == 4 * MB
     assert len(again.hosts(limit=5000)) > 3000 - 100  # the breakdown rows written once there was room
-    assert again.import_state(document)["outbound"] == 1 * MB
+    assert again.import_state(document).outbound == 1 * MB
 
 
 def test_precious_changes_commit_with_synchronous_full(
@@ -120,7 +120,7 @@ def test_precious_changes_commit_with_synchronous_full(
 ) -> None:
     acc = open_accountant(data_dir=tmp_path / "data")
     statements: list[str] = []
-    store: Any = acc._store  # noqa: SLF001 - the one connection, to watch what it runs
+    store: Any = acc._writer.store  # noqa: SLF001 - the one connection, to watch what it runs
     store._conn.set_trace_callback(statements.append)  # noqa: SLF001
 
     def synchronous_of_commits() -> list[str]:

@@ -60,7 +60,7 @@ def steady(
 
 
 def test_none_right_after_the_start(open_accountant: OpenAccountant) -> None:
-    assert open_accountant().period()["projection"] == {
+    assert open_accountant().period().to_dict()["projection"] == {
         "bytes": None,
         "rate": None,
         "window_seconds": 0.0,
@@ -79,7 +79,7 @@ def test_none_before_a_day_of_counting_however_fast_the_traffic(
     """The case of the issue: a burst in the first minutes said "reaching the cap in 4 minutes"."""
     acc = open_accountant(cap_gb=1)
     advance(acc, clock, counters, counted_for, 850 * MB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert period["level"] == "warning"
     assert period["projection"] == {
         "bytes": None,
@@ -99,7 +99,7 @@ def test_after_a_day_the_pace_since_counting_began(
     acc = open_accountant(cap_gb=10)  # counting begins 2024-01-10 12:00
     steady([acc], clock, counters, at("2024-01-11 12:00"), 864 * MB)
     # 10 kB/s for the 20.5 days left: 17.712 GB more; the cap after 9.136 GB more.
-    assert acc.period()["projection"] == {
+    assert acc.period().to_dict()["projection"] == {
         "bytes": 864 * MB + 17_712 * MB,
         "rate": 10_000.0,
         "window_seconds": 86_400.0,
@@ -132,7 +132,7 @@ def test_the_last_7_whole_days_and_today_once_counted(
     begin(clock, counters, at(began))
     acc = open_accountant()
     steady([acc], clock, counters, at("2024-01-11 12:00"), 2 * GB)
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     assert (projection["basis"], projection["basis_text"]) == (basis, text)
     assert projection["window_seconds"] == window_days * DAY
     assert projection["rate"] == pytest.approx(2 * GB / DAY, abs=0.001)
@@ -145,13 +145,13 @@ def test_last_7_days_leave_an_older_burst_out_and_give_a_cap_date_only_before_th
     acc = open_accountant(cap_gb=79.9)
     steady([acc], clock, counters, at("2024-01-02 00:00"), 50 * GB)  # a burst on the 1st
     steady([acc], clock, counters, at("2024-01-11 00:00"), 1 * GB)
-    at_midnight = acc.period()["projection"]
+    at_midnight = acc.period().to_dict()["projection"]
     # At midnight today is empty and the window is exactly the 7 days before it (4th-10th).
     assert (at_midnight["window_seconds"], at_midnight["rate"]) == (7 * DAY, 11_574.074)
     assert at_midnight["basis_text"] == "at the last 7 days' pace"
 
     steady([acc], clock, counters, at("2024-01-11 12:00"), 1 * GB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert period["counted"] == 59_500 * MB
     # 1 GB a day from the 4th to now, the 1st's 50 GB left out; 20.5 days left at that pace.
     assert period["projection"] == {
@@ -165,14 +165,14 @@ def test_last_7_days_leave_an_older_burst_out_and_give_a_cap_date_only_before_th
         "needs_seconds": 0.0,
     }
     acc.update_settings({"cap_gb": 81})  # reached only after the reset
-    assert acc.period()["projection"]["cap_date"] is None
+    assert acc.period().to_dict()["projection"]["cap_date"] is None
     acc.update_settings({"cap_gb": 50})  # reached already
-    period = acc.period()
+    period = acc.period().to_dict()
     assert (period["level"], period["projection"]["bytes"]) == ("exceeded", 80 * GB)
     assert period["projection"]["cap_date"] is None
 
     acc.update_settings({"projection_days": 1})
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     assert (projection["window_seconds"], projection["basis_text"]) == (
         1.5 * DAY,
         "at the last day's pace",
@@ -185,7 +185,7 @@ def test_no_traffic_projects_the_counted_total_and_no_cap_date(
     acc = open_accountant(cap_gb=5.5)
     acc.adjust("add", 5 * GB, "counted before trafficmon was installed")
     steady([acc], clock, counters, clock.now + 2 * DAY, 0)
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     assert (projection["bytes"], projection["rate"], projection["cap_date"]) == (5 * GB, 0.0, None)
 
 
@@ -196,7 +196,7 @@ def test_a_new_period_keeps_the_pace_of_the_days_before_it(
     begin(clock, counters, at("2023-12-10 00:00"))
     acc = open_accountant(cap_gb=30)
     steady([acc], clock, counters, at("2024-01-01 00:00"), 1 * GB)
-    period = acc.period()
+    period = acc.period().to_dict()
     assert (period["start"], period["counted"]) == ("2024-01-01T00:00:00+00:00", 0)
     # 1 GB a day for January's 31 days; the cap on the 31st.
     assert period["projection"]["bytes"] == 31 * GB
@@ -204,7 +204,7 @@ def test_a_new_period_keeps_the_pace_of_the_days_before_it(
     assert period["projection"]["cap_date"] == "2024-01-31T00:00:00+00:00"
 
     steady([acc], clock, counters, at("2024-01-02 06:00"), 1 * GB)
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     assert (projection["bytes"], projection["basis"], projection["window_seconds"]) == (
         31 * GB,
         "last_days",
@@ -222,11 +222,11 @@ def test_a_restart_gives_the_projection_the_running_service_would_have(
     restarted.stop()
     steady([running], clock, counters, at("2024-01-09 00:00"), 3 * GB, 1 * GB)  # it is down
     restarted = open_accountant(data_dir=tmp_path / "restarted", cap_gb=40)
-    expected = running.period()["projection"]
+    expected = running.period().to_dict()["projection"]
     assert expected["cap_date"] == "2024-01-14T08:00:00+00:00"
-    assert restarted.period()["projection"] == expected
+    assert restarted.period().to_dict()["projection"] == expected
     restarted.stop()
-    assert open_accountant(data_dir=tmp_path / "restarted", cap_gb=40).period()["projection"] == (
+    assert open_accountant(data_dir=tmp_path / "restarted", cap_gb=40).period().to_dict()["projection"] == (
         expected
     )
 
@@ -251,7 +251,7 @@ def test_cap_counts_rule_applies_to_the_pace(
 ) -> None:
     acc = open_accountant(cap_gb=30, cap_counts=counts)
     steady([acc], clock, counters, at("2024-01-12 12:00"), 1 * GB, 2 * GB)
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     assert (projection["bytes"], projection["rate"], projection["cap_date"]) == (
         projected,
         rate,
@@ -265,7 +265,7 @@ def test_the_window_follows_local_midnights_across_a_dst_change(
     begin(clock, counters, at("2024-03-20 00:00", "Europe/Berlin"))
     acc = open_accountant(timezone="Europe/Berlin")
     steady([acc], clock, counters, at("2024-04-03 00:00", "Europe/Berlin"), 1 * GB)
-    projection = acc.period()["projection"]
+    projection = acc.period().to_dict()["projection"]
     # From 27 March 00:00 on; the clocks went forward on the 31st.
     assert (projection["window_seconds"], projection["basis"]) == (7 * DAY - 3600, "last_days")
     assert projection["rate"] == pytest.approx(GB / DAY, abs=0.001)

@@ -89,7 +89,7 @@ def test_kill_9_mid_flush_loses_nothing_of_the_period_totals(tmp_path: Path, del
     accountant = Accountant(config, clock=clock, counters=counters)
     accountant.start(background=False)
     try:
-        period = accountant.period()
+        period = accountant.period().to_dict()
         assert (period["outbound"], period["inbound"]) == (10**9 - flush_child.FIRST_SENT, 10**8)
         # The breakdown is one flush's consistent state: the last committed one or the next.
         hosts = accountant.hosts(flush_child.HOSTS)
@@ -135,7 +135,7 @@ def test_garbage_file_is_moved_aside_and_a_fresh_database_started(
     counters.add(5 * MB)
     acc.stop()
     again = open_accountant()
-    assert again.period()["outbound"] == 5 * MB
+    assert again.period().to_dict()["outbound"] == 5 * MB
     assert query(data_dir / DB_FILE, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
@@ -177,7 +177,7 @@ def test_partly_damaged_database_is_exported_before_it_is_replaced(
     exported = json.loads(next((tmp_path / "data").glob("*.export.json")).read_text())
     periods = exported["tables"]["periods"]
     assert [(p["outbound"], p["closed"]) for p in periods] == [(7 * MB, 0)]
-    assert fresh.period()["outbound"] == 0
+    assert fresh.period().to_dict()["outbound"] == 0
     assert fresh.status()["counter_events"][0]["kind"] == "first"
 
 
@@ -268,7 +268,7 @@ def test_first_schema_version_is_migrated(
     counters.add(50 * MB, 4 * MB)  # moved during the hour since the v1 baseline
     acc = open_accountant()
     assert query(db, "PRAGMA user_version") == [(2,)]
-    period = acc.period()
+    period = acc.period().to_dict()
     assert (period["outbound"], period["inbound"], period["offset"], period["counted"]) == (
         150 * MB,
         14 * MB,
@@ -285,7 +285,7 @@ def test_first_schema_version_is_migrated(
         ("2024-01-09", 100 * MB),
         ("2024-01-10", 50 * MB),
     ]
-    assert acc.audit() == [
+    assert [entry.to_dict() for entry in acc.audit()] == [
         {
             "id": 1,
             "time": "2024-01-05T00:00:00+00:00",
@@ -370,7 +370,7 @@ def test_export_then_import_round_trip(
     target.start(background=False)
     assert target.export_state() != exported
     summary = target.import_state(exported)
-    assert (summary["outbound"], summary["offset"]) == (900 * MB, 12_345)
+    assert (summary.outbound, summary.offset) == (900 * MB, 12_345)
     assert target.export_state() == exported
     assert target.processes() == [
         {"name": "nginx", "bytes_sent": 5_000, "bytes_received": 600, "bytes_total": 5_600}
@@ -380,7 +380,7 @@ def test_export_then_import_round_trip(
     reopened = Accountant(target_config, clock=clock, counters=counters)
     reopened.start(background=False)
     assert reopened.export_state() == exported
-    assert [a["note"] for a in reopened.audit()] == ["billing says a bit more"]
+    assert [a.note for a in reopened.audit()] == ["billing says a bit more"]
     reopened.stop()
 
 

@@ -91,7 +91,7 @@ async def test_an_applied_form_shows_old_and_new_totals_on_the_page(
     assert adjust_status(await page(client, location)) == (
         "ok", "Applied: counted total 2,500,000,000 bytes (2.50 GB) → 2,499,999,500 bytes (2.50 GB).")
     audit = client.server.app[ACCOUNTANT_KEY].audit()
-    assert [(e["mode"], e["bytes"], e["note"]) for e in audit] == [
+    assert [(e.mode, e.amount, e.note) for e in audit] == [
         ("set", 2_500_000_000, "provider's meter"), ("add", -500, "")]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from trafficmon.state import LEVELS, Accountant
+from trafficmon.state import LEVELS, Accountant, Outlook, PeriodView
 from trafficmon.state import OTHER as FOLDED
 from trafficmon.web.metrics.live import PREFIX
 
@@ -74,48 +74,48 @@ class PeriodCollector(Collector):
         yield from self._processes()
         yield from self._accounting()
 
-    def _totals(self, period: dict[str, Any]) -> Iterator[Metric]:
+    def _totals(self, period: PeriodView) -> Iterator[Metric]:
         gauges = (
-            ("outbound_bytes", "Bytes sent this billing period (kernel counters).", period["outbound"]),
-            ("inbound_bytes", "Bytes received this billing period (kernel counters).", period["inbound"]),
-            ("offset_bytes", "Manual offset of this billing period.", period["offset"]),
-            ("counted_bytes", "Bytes that count toward the cap this period, offset included.", period["counted"]),
-            ("cap_bytes", "The traffic cap per billing period.", period["cap_bytes"]),
-            ("remaining_bytes", "Bytes left before the cap is reached.", period["remaining"]),
-            ("used_ratio", "Counted bytes / the cap (1 is the cap).", period["counted"] / period["cap_bytes"]),
-            ("start_timestamp_seconds", "When this billing period began (Unix time).", _timestamp(period["start"])),
-            ("end_timestamp_seconds", "When this billing period ends (Unix time).", _timestamp(period["end"])),
+            ("outbound_bytes", "Bytes sent this billing period (kernel counters).", period.outbound),
+            ("inbound_bytes", "Bytes received this billing period (kernel counters).", period.inbound),
+            ("offset_bytes", "Manual offset of this billing period.", period.offset),
+            ("counted_bytes", "Bytes that count toward the cap this period, offset included.", period.counted),
+            ("cap_bytes", "The traffic cap per billing period.", period.cap_bytes),
+            ("remaining_bytes", "Bytes left before the cap is reached.", period.remaining),
+            ("used_ratio", "Counted bytes / the cap (1 is the cap).", period.counted / period.cap_bytes),
+            ("start_timestamp_seconds", "When this billing period began (Unix time).", period.start.timestamp()),
+            ("end_timestamp_seconds", "When this billing period ends (Unix time).", period.end.timestamp()),
         )
         for name, doc, value in gauges:
             yield GaugeMetricFamily(f"{PREFIX}_period_{name}", doc, value=value)
-        yield from self._projection(period["projection"])
+        yield from self._projection(period.projection)
 
-    def _projection(self, projection: dict[str, Any]) -> Iterator[Metric]:
+    def _projection(self, projection: Outlook) -> Iterator[Metric]:
         """The projected figures, each only while there is one (a missing series, not a zero)."""
-        if projection["bytes"] is not None:
+        if projection.bytes is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_period_projected_bytes",
                 "Counted bytes expected at the end of the period at the pace of the last "
                 "PROJECTION_DAYS days (of the days counted, while fewer); absent before a day "
                 "of counting.",
-                value=projection["bytes"],
+                value=projection.bytes,
             )
-        if projection["cap_date"] is not None:
+        if projection.cap_date is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_period_projected_cap_timestamp_seconds",
                 "When that pace reaches the cap (Unix time); absent when it does not before "
                 "the period ends.",
-                value=_timestamp(projection["cap_date"]),
+                value=projection.cap_date.timestamp(),
             )
 
-    def _level(self, period: dict[str, Any]) -> Iterator[Metric]:
+    def _level(self, period: PeriodView) -> Iterator[Metric]:
         level = GaugeMetricFamily(
             f"{PREFIX}_period_level",
             "1 for the cap level in force (ok, warning, critical, exceeded), 0 for the others.",
             labels=["level"],
         )
         for name in LEVELS:
-            level.add_metric([name], 1.0 if name == period["level"] else 0.0)
+            level.add_metric([name], 1.0 if name == period.level else 0.0)
         yield level
 
     def _processes(self) -> Iterator[Metric]:

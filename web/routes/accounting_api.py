@@ -17,7 +17,7 @@ import asyncio
 
 from aiohttp import hdrs, web
 
-from trafficmon.state import AccountingConfig, ValidationError
+from trafficmon.state import AccountingConfig, Adjustment, ValidationError
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY
 from trafficmon.web.parsing.bodies import is_form, read_json, read_object
 from trafficmon.web.parsing.queries import bounded_int, known_params
@@ -71,22 +71,24 @@ async def adjust(request: web.Request) -> web.Response:
     known_params(request.query, ())
     if is_form(request) and wants_html(request.headers.get(hdrs.ACCEPT, "")):
         return await adjust_form.answer(request, _adjust)
-    return web.json_response(await _adjust(request))
+    entry = await _adjust(request)
+    return web.json_response(
+        {"adjustment": entry.to_dict(), "period": period_json.period(request.app[ACCOUNTANT_KEY])}
+    )
 
 
-async def _adjust(request: web.Request) -> dict[str, object]:
+async def _adjust(request: web.Request) -> Adjustment:
     fields = await read_object(request, form=True)
     wanted = parse_adjustment(fields, form=is_form(request))
     accountant = request.app[ACCOUNTANT_KEY]
     try:
-        entry = await asyncio.get_running_loop().run_in_executor(
+        return await asyncio.get_running_loop().run_in_executor(
             None, accountant.adjust, wanted.mode, wanted.amount, wanted.note
         )
     except ValidationError as exc:
         if exc.field == "bytes" and wanted.unit != "bytes":
             raise ValidationError(wanted.unit, f"{exc.message} (in bytes)") from None
         raise
-    return {"adjustment": entry, "period": period_json.period(accountant)}
 
 
 async def config(request: web.Request) -> web.Response:
@@ -152,7 +154,7 @@ async def import_state(request: web.Request) -> web.Response:
 @routes.get("/api/audit", name="api_audit")
 async def audit(request: web.Request) -> web.Response:
     known_params(request.query, ())
-    entries = request.app[ACCOUNTANT_KEY].audit()
+    entries = [entry.to_dict() for entry in request.app[ACCOUNTANT_KEY].audit()]
     return web.json_response({"audit": entries, "count": len(entries)})
 
 

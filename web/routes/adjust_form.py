@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from trafficmon.state import Accountant, NotSaved, ValidationError
+from trafficmon.state import Accountant, Adjustment, NotSaved, ValidationError
 from trafficmon.web.errors import ApiError
 from trafficmon.web.keys import ACCOUNTANT_KEY, REFUSALS_KEY
 from trafficmon.web.routes.form_refusals import Refusal
@@ -29,7 +29,7 @@ PAGE_FIELDS = {"bytes": "amount", "gb": "amount"}
 """The API names the amount by its unit; the page's form has one field for both (as config.js maps it)."""
 
 
-async def answer(request: web.Request, apply: Callable[[web.Request], Awaitable[dict[str, Any]]]) -> web.Response:
+async def answer(request: web.Request, apply: Callable[[web.Request], Awaitable[Adjustment]]) -> web.Response:
     """Run `apply` (the JSON handler's work) and redirect to the page that shows how it went."""
     try:
         result = await apply(request)
@@ -39,7 +39,7 @@ async def answer(request: web.Request, apply: Callable[[web.Request], Awaitable[
         return _see_other(f"{PAGE}?refused={request.app[REFUSALS_KEY].add(Refusal(None, exc.message))}")
     except NotSaved as exc:
         return _see_other(f"{PAGE}?refused={request.app[REFUSALS_KEY].add(Refusal(None, str(exc)))}")
-    return _see_other(f"{PAGE}?adjusted={result['adjustment']['id']}")
+    return _see_other(f"{PAGE}?adjusted={result.id}")
 
 
 def _see_other(location: str) -> web.Response:
@@ -57,7 +57,7 @@ def page_result(request: web.Request) -> dict[str, Any] | None:
         entry = _audit_entry(request.app[ACCOUNTANT_KEY], query["adjusted"])
         if entry is None:
             return _shown("info", "That adjustment is not in the audit trail.")
-        old, new = _amount(entry["old_counted"]), _amount(entry["new_counted"])
+        old, new = _amount(entry.old_counted), _amount(entry.new_counted)
         return _shown("ok", f"Applied: counted total {old} → {new}.")
     if "refused" in query:
         refusal = request.app[REFUSALS_KEY].get(query["refused"])
@@ -74,11 +74,11 @@ def _shown(kind: str, text: str, field: str | None = None, error: str | None = N
     return {"kind": kind, "text": text, "field": field, "error": error}
 
 
-def _audit_entry(accountant: Accountant, raw: str) -> dict[str, Any] | None:
+def _audit_entry(accountant: Accountant, raw: str) -> Adjustment | None:
     if not raw.isdigit() or len(raw) > 18:
         return None
     wanted = int(raw)
-    return next((entry for entry in accountant.audit() if entry["id"] == wanted), None)
+    return next((entry for entry in accountant.audit() if entry.id == wanted), None)
 
 
 def _amount(n: int) -> str:

@@ -8,7 +8,6 @@ differ (`cap`, `status`) are added beside them, never instead.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from trafficmon.state import DECIMAL_GB, Accountant, ThresholdEvent
@@ -18,9 +17,10 @@ SECONDS_PER_DAY = 86_400
 
 def period(accountant: Accountant) -> dict[str, Any]:
     """`GET /data` and the WebSocket `traffic` part: the current billing period, from memory."""
-    body = accountant.period()
-    body["cap"] = body["cap_bytes"]
-    body["status"] = body["level"]
+    view = accountant.period()
+    body = view.to_dict()
+    body["cap"] = view.cap_bytes
+    body["status"] = view.level
     return body
 
 
@@ -42,9 +42,7 @@ def daily_chart(accountant: Accountant, days: int | None) -> dict[str, Any]:
     """
     current = accountant.period()
     view = accountant.daily_view(days)
-    start = datetime.fromisoformat(current["start"])
-    end = datetime.fromisoformat(current["end"])
-    period_days = max(1, round((end - start).total_seconds() / SECONDS_PER_DAY))
+    period_days = max(1, round((current.end - current.start).total_seconds() / SECONDS_PER_DAY))
     return {
         "days": view.rows,
         "count": len(view.rows),
@@ -52,15 +50,15 @@ def daily_chart(accountant: Accountant, days: int | None) -> dict[str, Any]:
         "today": view.today.isoformat(),
         "first_day": view.period.first.isoformat(),
         "last_day": view.period.last.isoformat(),
-        "start": current["start"],
-        "end": current["end"],
-        "timezone": current["timezone"],
-        "cap_counts": current["cap_counts"],
-        "cap_bytes": current["cap_bytes"],
-        "counted": current["counted"],
+        "start": current.start.isoformat(),
+        "end": current.end.isoformat(),
+        "timezone": current.timezone,
+        "cap_counts": current.cap_counts,
+        "cap_bytes": current.cap_bytes,
+        "counted": current.counted,
         "period_days": period_days,
-        "daily_budget": current["cap_bytes"] // period_days,
-        "remaining_per_day": int(current["remaining"] / max(1.0, current["days_left"])),
+        "daily_budget": current.cap_bytes // period_days,
+        "remaining_per_day": int(current.remaining / max(1.0, current.days_left)),
     }
 
 

@@ -1,0 +1,133 @@
+"""The frozen results of the accountant's reads, and the JSON each is published as.
+
+The web layer reads their attributes (instants as aware datetimes in the
+configured zone, never ISO strings to parse back); `to_dict()` is the body
+the REST API, the WebSocket and the exported document carry, field for field
+and in the same order as before these types existed. They are built by
+`state.views` from the ledger, under the accountant's lock, and share nothing
+with the state that keeps changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from trafficmon.state.breakdown import Coverage
+from trafficmon.state.cap import Thresholds
+from trafficmon.state.projection import Outlook
+from trafficmon.state.records import AuditEntry
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodView:
+    """The current billing period's figures (`GET /data`).
+
+    `cap_counts` is the cap rule's name, `level` one of `state.LEVELS`,
+    `used_percent` and `days_left` rounded for people (compute a ratio from
+    the bytes), `updated` the last counter reading (None before the first).
+    """
+
+    start: datetime
+    end: datetime
+    timezone: str
+    reset_day: int
+    reset_hour: int
+    outbound: int
+    inbound: int
+    offset: int
+    metered: int
+    counted: int
+    cap_counts: str
+    cap_bytes: int
+    cap_gb: float
+    used_percent: float
+    remaining: int
+    level: str
+    thresholds: Thresholds
+    days_left: float
+    projection: Outlook
+    breakdown: Coverage
+    updated: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        coverage = self.breakdown.to_dict()
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "timezone": self.timezone,
+            "reset_day": self.reset_day,
+            "reset_hour": self.reset_hour,
+            "outbound": self.outbound,
+            "inbound": self.inbound,
+            "offset": self.offset,
+            "metered": self.metered,
+            "counted": self.counted,
+            "cap_counts": self.cap_counts,
+            "cap_bytes": self.cap_bytes,
+            "cap_gb": self.cap_gb,
+            "used_percent": self.used_percent,
+            "remaining": self.remaining,
+            "level": self.level,
+            "thresholds": self.thresholds.to_dict(),
+            "days_left": self.days_left,
+            "projection": self.projection.to_dict(),
+            "breakdown_coverage": coverage["explained"],
+            "breakdown": coverage,
+            "updated": _iso(self.updated),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """One manual change of a period's counted total, as the audit trail says it.
+
+    `amount` is what was asked (JSON `bytes`); `old_counted`/`new_counted` are
+    None for entries written by schema version 1, which did not keep them.
+    """
+
+    id: int
+    time: datetime
+    period_start: datetime
+    mode: str
+    amount: int
+    old_offset: int
+    new_offset: int
+    old_counted: int | None
+    new_counted: int | None
+    note: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry, zone: tzinfo) -> Adjustment:
+        """The stored entry with its instants in `zone`."""
+        return cls(
+            id=entry.id,
+            time=datetime.fromtimestamp(entry.time, zone),
+            period_start=datetime.fromtimestamp(entry.period_start, zone),
+            mode=entry.mode,
+            amount=entry.amount,
+            old_offset=entry.old_offset,
+            new_offset=entry.new_offset,
+            old_counted=entry.old_counted,
+            new_counted=entry.new_counted,
+            note=entry.note,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time.isoformat(),
+            "period_start": self.period_start.isoformat(),
+            "mode": self.mode,
+            "bytes": self.amount,
+            "old_offset": self.old_offset,
+            "new_offset": self.new_offset,
+            "old_counted": self.old_counted,
+            "new_counted": self.new_counted,
+            "note": self.note,
+        }

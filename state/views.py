@@ -1,0 +1,167 @@
+"""What the accountant publishes: the ledger's figures as the web layer reads them.
+
+Pure functions of a `state.ledger.Ledger` (the caller holds the accountant's
+lock) and the present instant; instants are published as ISO 8601 in the
+configured zone. What the web layer reads is a frozen type of `state.reads`;
+what only the REST API carries as it is (months, status) is built as JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from trafficmon.state.cap import used_percent
+from trafficmon.state.config import DECIMAL_GB
+from trafficmon.state.history import DailyView
+from trafficmon.state.ledger import Ledger
+from trafficmon.state.periods import DateSpan, local_date, local_dates
+from trafficmon.state.projection import outlook
+from trafficmon.state.reads import PeriodView
+from trafficmon.state.records import PeriodRecord
+from trafficmon.state.store import MovedAside
+
+SECONDS_PER_DAY = 86400
+
+
+def period_view(ledger: Ledger, now: float) -> PeriodView:
+    """The current billing period's figures (the `GET /data` view)."""
+    config = ledger.config
+    current = ledger.current
+    zone = config.zone
+    percent = used_percent(current.counted, current.cap_bytes)
+    return PeriodView(
+        start=datetime.fromtimestamp(current.start, zone),
+        end=datetime.fromtimestamp(current.end, zone),
+        timezone=config.timezone,
+        reset_day=config.reset_day,
+        reset_hour=config.reset_hour,
+        outbound=current.outbound,
+        inbound=current.inbound,
+        offset=current.offset,
+        metered=current.metered,
+        counted=current.counted,
+        cap_counts=current.cap_counts.value,
+        cap_bytes=current.cap_bytes,
+        cap_gb=current.cap_bytes / DECIMAL_GB,
+        used_percent=round(percent, 2),
+        remaining=max(0, current.cap_bytes - current.counted),
+        level=config.thresholds.level(percent),
+        thresholds=config.thresholds,
+        days_left=round(max(0.0, current.end - now) / SECONDS_PER_DAY, 2),
+        projection=outlook(
+            current,
+            ledger.daily,
+            zone,
+            counting_since=ledger.tracking_since,
+            now=now,
+            days=config.projection_days,
+        ),
+        breakdown=ledger.breakdown.coverage(current.outbound),
+        updated=datetime.fromtimestamp(ledger.last_reading, zone) if ledger.last_reading else None,
+    )
+
+
+def daily_view(ledger: Ledger, now: float, days: int | None) -> DailyView:
+    """The daily totals up to today and the dates a chart of them spans.
+
+    The whole current period by default (its days after today empty), else
+    the last `days` days.
+    """
+    zone = ledger.config.zone
+    today = local_date(now, zone)
+    period = local_dates(ledger.current.start, ledger.current.end, zone)
+    if days is None:
+        # Until the background thread's next poll rolls the period over,
+        # today may already be past its last day: it is shown all the same.
+        shown = DateSpan(period.first, max(period.last, today))
+    else:
+        shown = DateSpan(today - timedelta(days=days - 1), today)
+    counts = ledger.config.cap_counts
+    rows = [
+        {
+            "date": day,
+            "outbound": sent,
+            "inbound": received,
+            "total": sent + received,
+            "counted": counts.counted(sent, received),
+        }
+        for day, sent, received in ledger.daily.span(shown.first, today)
+    ]
+    return DailyView(rows, shown, period, today)
+
+
+def months_json(ledger: Ledger) -> list[dict[str, Any]]:
+    """The current period (with its live top lists), then every closed period, newest first."""
+    top = ledger.config.archive_top
+    current = _month_json(ledger, ledger.current, True)
+    current["processes"] = ledger.breakdown.listing("process", top)
+    current["hosts"] = ledger.breakdown.listing("host", top)
+    return [current, *(_month_json(ledger, p, False) for p in reversed(ledger.archive))]
+
+
+def _month_json(ledger: Ledger, period: PeriodRecord, is_current: bool) -> dict[str, Any]:
+    peak = period.peak_day()
+    top = period.top or {}
+    return {
+        "start": ledger.iso(period.start),
+        "end": ledger.iso(period.end),
+        "current": is_current,
+        "outbound": period.outbound,
+        "inbound": period.inbound,
+        "offset": period.offset,
+        "counted": period.counted,
+        "cap_counts": period.cap_counts.value,
+        "cap_bytes": period.cap_bytes,
+        "cap_gb": period.cap_bytes / DECIMAL_GB,
+        "used_percent": round(used_percent(period.counted, period.cap_bytes), 2),
+        "peak_day": None
+        if peak is None
+        else {
+            "date": peak[0],
+            "outbound": peak[1],
+            "inbound": peak[2],
+            "counted": period.cap_counts.counted(peak[1], peak[2]),
+        },
+        "processes": top.get("process"),
+        "hosts": top.get("host"),
+    }
+
+
+def status_json(
+    ledger: Ledger,
+    *,
+    database: Path | None,
+    last_flush: float | None,
+    flush_error: str | None,
+    unsaved_since: float | None,
+    moved_aside: MovedAside | None,
+    counter_error: str | None,
+) -> dict[str, Any]:
+    """How the accounting itself is doing; `database` is None while no store is open."""
+    running = database is not None
+    return {
+        "running": running,
+        "persistent": running and flush_error is None,
+        "database": str(database) if database is not None else None,
+        "last_flush": ledger.iso(last_flush) if last_flush else None,
+        "flush_error": flush_error,
+        "unsaved_since": ledger.iso(unsaved_since) if unsaved_since else None,
+        "moved_aside": _moved_aside_json(ledger, moved_aside),
+        "counter_error": counter_error,
+        "interfaces": list(ledger.interfaces),
+        "counting_since": ledger.iso(ledger.tracking_since)
+        if ledger.tracking_since is not None
+        else None,
+        "counter_events": [
+            {**event.to_dict(), "time": ledger.iso(event.time)} for event in ledger.counter_events
+        ],
+    }
+
+
+def _moved_aside_json(ledger: Ledger, moved: MovedAside | None) -> dict[str, Any] | None:
+    """A database moved aside, said for the rest of the period it happened in."""
+    if moved is None or moved.time < ledger.current.start:
+        return None
+    return {"moved_to": str(moved.moved_to), "reason": moved.reason, "time": ledger.iso(moved.time)}
