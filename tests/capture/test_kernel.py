@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.hosts import Link
+from tests.support.hosts import Link
 from trafficmon.capture import (
     COUNTER_32_RANGE,
     NET_DEV,
