@@ -33,8 +33,8 @@ import pytest
 
 from tests.browser.conftest import Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
-from tests.browser.test_overview import amount, wait_live
-from tests.browser.test_rates import RECORD, TOLERANCE
+from tests.support.dashboard import amount, wait_live
+from tests.support.dashboard import RECORD, TOLERANCE
 from tests.support.hosts import Host, Link
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]

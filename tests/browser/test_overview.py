@@ -20,40 +20,12 @@ from tests.browser.service import UPDATE_INTERVAL, Service
 from tests.browser.traffic import LONG, PORT, RATE_BYTES, download, established, serve
 from tests.support.hosts import PEER_NAME, Link
 from tests.support.peers import wait_line
+from tests.support.dashboard import SPEED_ABOVE, amount, column, row_of, wait_live
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 OpenTab = Callable[..., Tab]
-UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
 RENDER_SLACK = 0.3
 """Seconds for a tick to cross the WebSocket, be drawn, and be seen by Playwright."""
-
-
-def amount(text: str) -> float:
-    """'1.23 MB' or '4.5 kB/s' as a number of bytes (per second)."""
-    number, unit = text.split()
-    return float(number) * UNITS[unit.removesuffix("/s")]
-
-
-SPEED_ABOVE = f"""([selector, least]) => {{
-  const [number, unit] = document.querySelector(selector).textContent.split(" ");
-  return parseFloat(number) * {UNITS}[unit.replace("/s", "")] > least;
-}}"""
-"""True once the speed `selector` shows ('1.23 MB/s') is above `least` bytes per second."""
-
-
-def column(tab: Tab, key: str) -> list[str]:
-    """The texts of one column, top to bottom, read in one go (no tick in between)."""
-    return tab.page.eval_on_selector_all(
-        f"#connections tbody tr[data-id] td.col-{key}", "cells => cells.map(c => c.textContent)"
-    )
-
-
-def row_of(tab: Tab, pid: int):
-    return tab.page.locator(f'#connections tbody tr[data-id]:has(td.col-pid:text-is("{pid}"))')
-
-
-def wait_live(tab: Tab, timeout: float = 15_000) -> None:
-    tab.page.locator('#live-status[data-state="live"]').wait_for(timeout=timeout)
 
 
 def test_page_needs_basic_auth(open_tab: OpenTab, service: Service) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PHONE, Tab
-from tests.browser.test_overview import column, row_of
+from tests.support.dashboard import column, row_of
 from tests.browser.traffic import download, serve
 from tests.support.hosts import Link
 from tests.support.peers import wait_line

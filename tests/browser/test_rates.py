@@ -17,22 +17,14 @@ import pytest
 from tests.support import paced
 from tests.browser.conftest import Tab
 from tests.browser.service import UPDATE_INTERVAL, Service
-from tests.browser.test_overview import amount, wait_live
+from tests.support.dashboard import amount, wait_live
 from tests.support.hosts import Link
+from tests.support.dashboard import RECORD, TOLERANCE
 
 pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 OpenTab = Callable[..., Tab]
 MEASURED = 10.0
-TOLERANCE = 0.2
-
-RECORD = """selector => {
-  const target = document.querySelector(selector);
-  window.readings = [];
-  new MutationObserver(() => window.readings.push(target.textContent))
-    .observe(target, {childList: true, characterData: true, subtree: true});
-}"""
-"""Keep every text the element is given: the page rewrites it on every tick, even when unchanged."""
 
 
 def speed_window(tab: Tab) -> float:

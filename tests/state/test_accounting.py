@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,11 @@ from trafficmon.capture.model import Snapshot, Usage
 from trafficmon.state import Accountant, AccountingConfig, ThresholdEvent, ValidationError
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.support.waiting import wait_until
+from tests.support.accounting import advance, query
 
 OpenAccountant = Callable[..., Accountant]
 MB = 10**6
 GB = 10**9
-
-
-def advance(
-    accountant: Accountant,
-    clock: FakeClock,
-    counters: FakeCounters,
-    seconds: float,
-    sent: int = 0,
-    recv: int = 0,
-) -> list[ThresholdEvent]:
-    clock.now += seconds
-    counters.add(sent, recv)
-    return accountant.poll()
 
 
 def snapshot(*usage: Usage) -> Snapshot:
@@ -562,8 +549,8 @@ def test_background_thread_polls_flushes_and_persists_adjustments(
         _wait_for(lambda: acc.period().to_dict()["outbound"] == 12 * MB)
         acc.adjust("add", 3 * MB, "from the event loop")
         db = config.data_dir / "traffic.db"
-        _wait_for(lambda: _query(db, "SELECT count(*) FROM audit") == [(1,)])
-        assert _query(db, "SELECT outbound, offset_bytes FROM periods") == [(12 * MB, 3 * MB)]
+        _wait_for(lambda: query(db, "SELECT count(*) FROM audit") == [(1,)])
+        assert query(db, "SELECT outbound, offset_bytes FROM periods") == [(12 * MB, 3 * MB)]
     finally:
         acc.stop()
     assert acc.status()["running"] is False
@@ -654,14 +641,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     wait_until(condition, bool, timeout, "the accountant got there", interval=0.01)
 
 
-def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def test_daily_totals_are_kept_400_days_then_dropped(
     open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters, tmp_path: Path
 ) -> None:
@@ -678,7 +657,7 @@ def test_daily_totals_are_kept_400_days_then_dropped(
         "2025-02-03",
     )
     db = tmp_path / "data" / "traffic.db"
-    assert _query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-01", 400)]
+    assert query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-01", 400)]
     advance(acc, clock, counters, 86400, 1_000)
     acc.flush()
     assert acc.daily(400)[0] == {
@@ -688,5 +667,5 @@ def test_daily_totals_are_kept_400_days_then_dropped(
         "total": 1_000,
         "counted": 1_000,
     }
-    assert _query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-02", 400)]
+    assert query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-02", 400)]
     assert len(acc.months()) == 14

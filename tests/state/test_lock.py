@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from trafficmon.state.datadir import DataDirUnusable
 from trafficmon.state.lock import DataDirBusy, data_dir_lock
+from tests.support.accounting import held
 
-ROOT = Path(__file__).resolve().parents[2]
-HOLDER = """
-import sys, time
-from pathlib import Path
-from trafficmon.state.lock import data_dir_lock
-with data_dir_lock(Path(sys.argv[1])):
-    print("held", flush=True)
-    time.sleep(60)
-"""
-
-
-@contextmanager
-def held(data_dir: Path) -> Iterator[subprocess.Popen[str]]:
-    """A child process holding the lock on `data_dir`; killed at the end."""
-    with subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir)], cwd=ROOT, stdout=subprocess.PIPE,
-                          text=True) as proc:
-        try:
-            assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-            yield proc
-        finally:
-            proc.kill()
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:

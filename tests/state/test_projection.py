@@ -20,7 +20,7 @@ from trafficmon.state import Accountant, CapCounts
 from trafficmon.state.cap import project
 from trafficmon.state.projection import NOT_YET
 from tests.state.fakes import FakeClock, FakeCounters, at
-from tests.state.test_accounting import _query, advance
+from tests.support.accounting import query, advance
 
 OpenAccountant = Callable[..., Accountant]
 MB = 10**6
@@ -286,7 +286,7 @@ def test_a_stored_override_of_the_removed_projection_hours_is_dropped(
     assert "projection_hours" not in settings
     assert settings["projection_days"] == 7
     acc.flush()
-    assert _query(db, "SELECT value FROM meta WHERE name = 'settings'") == [("{}",)]
+    assert query(db, "SELECT value FROM meta WHERE name = 'settings'") == [("{}",)]
 
 
 def _execute(db: Path, sql: str, *args: Any) -> None:

@@ -6,7 +6,6 @@ checked to leave the whole exported state exactly as it was.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from datetime import datetime
 from pathlib import Path
@@ -25,40 +24,10 @@ from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient, accounting_config, build_app
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
-from trafficmon.web.keys import ACCOUNTANT_KEY
 from trafficmon.web.routes import accounting_api
+from tests.support.web import GB, MB, call, traffic
 
-MB = 10**6
-GB = 10**9
 RECEIVE_TIMEOUT = 5.0
-
-
-def accountant_of(client: TestClient) -> Accountant:
-    return client.server.app[ACCOUNTANT_KEY]
-
-
-async def poll(client: TestClient) -> None:
-    """Make the accountant read the counters now (it blocks, so off the loop, as its thread would)."""
-    await asyncio.get_running_loop().run_in_executor(None, accountant_of(client).poll)
-
-
-async def traffic(client: TestClient, clock: FakeClock, counters: FakeCounters, seconds: float,
-                  sent: int, received: int = 0) -> None:
-    """`sent`/`received` bytes move on the kernel counters over `seconds`, then a poll."""
-    clock.now += seconds
-    counters.add(sent, received)
-    await poll(client)
-
-
-async def call(client: TestClient, openapi: OpenApi, method: str, url: str, *, status: int = 200,
-               doc_path: str | None = None, **kwargs: Any) -> Any:
-    """One request with auth; the answer checked against the document for its path and status."""
-    headers = {**AUTH, "Accept": "application/json", **kwargs.pop("headers", {})}
-    response = await client.request(method, url, headers=headers, **kwargs)
-    body = await response.json()
-    assert response.status == status, body
-    openapi.check_response(doc_path or url.split("?")[0], method, status, body)
-    return body
 
 
 async def exported(client: TestClient, openapi: OpenApi) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH, MakeAccountant, MakeClient
 from tests.web.openapi_check import OpenApi
-from tests.web.test_ws import connect, receive
+from tests.support.web import connect, receive
 from trafficmon.web.parsing.jsontext import MAX_DEPTH
 
 DEEP = "[" * 10_000 + "]" * 10_000

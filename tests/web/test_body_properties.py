@@ -46,7 +46,7 @@ from tests.state.fakes import FakeClock, FakeCounters
 from tests.web.conftest import AUTH, accounting_config, build_app
 from tests.web.fakes import FakeEngine
 from tests.web.openapi_check import OpenApi
-from tests.web.test_ws import connect, receive
+from tests.support.web import connect, receive
 from trafficmon.web.keys import ACCOUNTANT_KEY, HUB_KEY
 from trafficmon.web.live.outbox import TOPICS
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.hosts import sh
-from tests.state.test_lock import held
+from tests.support.accounting import held
 from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
-from tests.web.test_config import run_module
+from tests.support.web import run_module
 from trafficmon.web.cli import main
 from trafficmon.web.config import ACCOUNTING_FLAGS, SETTINGS
 from trafficmon.web.security.credentials import PASSWORD_FILE, TOKEN_FILE

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from tests.support.web import run_module
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.state import AccountingConfig, CapCounts
@@ -21,7 +20,6 @@ from trafficmon.web.config import (
     load_config,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -308,18 +306,6 @@ def test_every_problem_is_reported_at_once() -> None:
     assert str(caught.value).count(";") == len(names) - 1
     for name in names:
         assert name in str(caught.value)
-
-
-def run_module(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in (*SETTINGS, *ACCOUNTING_FLAGS)}}
-    return subprocess.run(
-        [sys.executable, "-m", "trafficmon", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_bad_flag_exits_2_with_one_line() -> None:

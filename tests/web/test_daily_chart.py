@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.conftest import MakeAccountant, MakeClient
 from tests.web.openapi_check import OpenApi
-from tests.web.test_accounting import GB, MB, call, traffic
+from tests.support.web import GB, MB, call, traffic
 
 BERLIN = "Europe/Berlin"
 

@@ -21,23 +21,8 @@ from tests.web.conftest import (
 )
 from tests.web.fakes import FakeEngine
 from tests.web.openapi_check import OpenApi
+from tests.support.web import PROTECTED
 
-PROTECTED = [
-    "/",
-    "/api/connections",
-    "/api/processes",
-    "/api/stats",
-    "/api/bandwidth-history",
-    "/api/capture",
-    "/api/interfaces",
-    "/metrics",
-    "/docs",
-    "/redoc",
-    "/openapi.json",
-    "/static/vendor/redoc/VERSION",
-    "/ws",
-    "/no-such-page",
-]
 
 WRONG = [
     pytest.param({}, "authentication required", id="none"),

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.web.conftest import AUTH, OTHER_TOKEN, TOKEN, MakeClient, bearer
-from tests.web.test_security import PROTECTED
+from tests.support.web import PROTECTED
 from trafficmon.web.security.auth import parse_bearer, token_matches
 
 OFFER = ("trafficmon", f"bearer.{TOKEN}")

@@ -18,20 +18,7 @@ from tests.web.fakes import FakeEngine, build_snapshot
 from tests.web.openapi_check import OpenApi
 from trafficmon.web.keys import HUB_KEY
 from trafficmon.web.views import period_json
-
-RECEIVE_TIMEOUT = 5.0
-
-
-async def connect(client: TestClient) -> aiohttp.ClientWebSocketResponse:
-    return await client.ws_connect("/ws", headers=AUTH)
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse, openapi: OpenApi) -> dict[str, Any]:
-    """Next message, checked against the document's schema for its type."""
-    message = await ws.receive_json(timeout=RECEIVE_TIMEOUT)
-    schema = {"initial": "WsTick", "update": "WsTick", "alert": "WsAlert"}.get(message["type"], "WsReply")
-    openapi.check_schema(schema, message)
-    return message
+from tests.support.web import RECEIVE_TIMEOUT, connect, receive
 
 
 async def test_initial_message(client: TestClient, openapi: OpenApi) -> None:

@@ -19,7 +19,7 @@ import aiohttp
 
 from tests.web.conftest import AUTH, MakeClient
 from tests.web.fakes import FakeEngine, build_snapshot
-from tests.web.test_ws_slow import BULK, open_stalled_socket, read_to_end
+from tests.support.web import BULK, open_stalled_socket, read_to_end
 from trafficmon.web.config import ServiceConfig
 from trafficmon.web.keys import HUB_KEY
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import struct
 import time
 
@@ -15,52 +14,14 @@ from tests.web.fakes import FakeEngine, build_snapshot
 from trafficmon.web.keys import HUB_KEY
 from trafficmon.web.live.endpoint import WRITER_LIMIT
 from trafficmon.web.live.outbox import Client
+from tests.support.web import BULK, open_stalled_socket, read_to_end
 
 FAST_CLIENTS = 20
 TICKS = 30
 INTERVAL = 0.1
-BULK = 100  # extra connections per snapshot: frames of ~70 kB fill a stalled socket in a few ticks
 SEND_TIMEOUT = 1.0
 QUEUE = 4
 SNDBUF = 32 * 1024  # the kernel's share of what a stalled client can hold up
-
-
-def open_stalled_socket(host: str, port: int) -> socket.socket:
-    """A WebSocket handshake over a socket with a tiny receive buffer, which then never reads."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(5)
-    sock.connect((host, port))
-    request = (
-        "GET /ws HTTP/1.1\r\n"
-        f"Host: {host}:{port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: {AUTH['Authorization']}\r\n\r\n"
-    )
-    sock.sendall(request.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def read_to_end(sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
-    """What the server still sends, and whether it closed the connection before `deadline`."""
-    sock.settimeout(0.2)
-    data = bytearray()
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return bytes(data), True
-        if not chunk:
-            return bytes(data), True
-        data += chunk
-    return bytes(data), False
 
 
 def close_frame(stream: bytes) -> tuple[int, str] | None:
