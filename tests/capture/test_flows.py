@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from trafficmon.capture.attribution import FlowKey, Resolution
+from trafficmon.capture.coverage import CoverageWindow
 from trafficmon.capture.flows import OVERFLOW, Tracker
 from trafficmon.capture.model import Owner
 
@@ -151,23 +152,16 @@ def test_process_stays_while_any_of_its_connections_is_listed():
 def test_coverage_pairs_late_frames_with_the_tick_that_counted_them():
     """Frames the kernel counted at the end of one tick are read in the next: coverage stays 1.0
     when that tick leaves the window, while a real shortfall leaves with its tick."""
-    from trafficmon.capture.config import EngineConfig
-    from trafficmon.capture.engine import Engine
-
-    eng = Engine(EngineConfig(update_interval=1.0, coverage_window=3.0))
-    try:
-        cover = eng._cover
-        assert cover(0, 0) is None
-        assert cover(600, 1000) == 0.6  # a burst: 400 bytes still in the ring at the tick
-        assert cover(400, 0) == 1.0
-        assert cover(0, 0) == 1.0
-        assert cover(100, 100) == 1.0  # the burst's tick left the window; its late frames did not dangle
-        assert cover(90, 100) == pytest.approx(190 / 200)  # a real loss of 10 bytes...
-        assert cover(100, 100) == pytest.approx(290 / 300)
-        assert cover(100, 100) == pytest.approx(290 / 300)
-        assert cover(100, 100) == 1.0  # ...leaves the window with its tick
-    finally:
-        eng.stop()
+    cover = CoverageWindow(3).add
+    assert cover(0, 0) is None
+    assert cover(600, 1000) == 0.6  # a burst: 400 bytes still in the ring at the tick
+    assert cover(400, 0) == 1.0
+    assert cover(0, 0) == 1.0
+    assert cover(100, 100) == 1.0  # the burst's tick left the window; its late frames did not dangle
+    assert cover(90, 100) == pytest.approx(190 / 200)  # a real loss of 10 bytes...
+    assert cover(100, 100) == pytest.approx(290 / 300)
+    assert cover(100, 100) == pytest.approx(290 / 300)
+    assert cover(100, 100) == 1.0  # ...leaves the window with its tick
 
 
 def test_an_idle_flow_keeps_its_record_and_one_that_moves_gets_a_new_one():
