@@ -131,7 +131,7 @@ class Engine:
         self._folded_seen = 0
         self._folding_since: int | None = None
         """Flows folded and packets overflowed when folding began (None: not folding): a flood is logged once."""
-        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._subscribers: dict[object, Callable[[Snapshot], None]] = {}
         self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
         self._coverage = CoverageWindow(round(config.coverage_window / config.update_interval))
         self._packets = 0
@@ -217,9 +217,18 @@ class Engine:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
-        """Call `callback(snapshot)` from the tick thread after every tick."""
-        self._subscribers.append(callback)
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `callback(snapshot)` from the tick thread after every tick, until the call returned is made.
+
+        Each subscription is its own, the same callback twice included; ending one twice ends it once.
+        """
+        token = object()
+        self._subscribers[token] = callback
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(token, None)
+
+        return unsubscribe
 
     # -- sniffer thread ---------------------------------------------------
 
@@ -440,7 +449,7 @@ class Engine:
             usage=result.usage,
         )
         self._snapshot = snap
-        for callback in list(self._subscribers):
+        for callback in tuple(self._subscribers.values()):
             try:
                 callback(snap)
             except Exception:

@@ -18,6 +18,7 @@ from trafficmon.capture.engine import Engine
 from trafficmon.capture.model import Snapshot
 from trafficmon.capture.sources import PACKET_OTHERHOST
 from tests.support.engines import wait_for
+from tests.support.waiting import wait_until
 from tests.support.frames import MemoryHost, MemorySource, arp_frame, received, sent, udp_frame
 
 HOST, HOST_TOO, PEER, ELSEWHERE = "198.18.0.1", "198.18.0.3", "198.51.100.7", "203.0.113.9"
@@ -120,12 +121,13 @@ def test_a_lost_capture_is_reopened_and_counting_resumes(running: list[Engine]) 
     first.lose()
     down = wait_for(eng, lambda snap: not snap.interfaces[0].up)
     assert first.closed and not down.health.running
-    assert down.interfaces[0].error == down.health.errors[0] == "capture on mem0 failed: interface 'mem0' is down or was removed"
+    reason = "capture on mem0 failed: interface 'mem0' is down or was removed"
+    assert down.interfaces[0].error == down.health.errors[0] == reason
 
     back = wait_for(eng, lambda snap: snap.interfaces[0].up, timeout=5.0)  # the first re-open comes after 1 s
     assert len(memory.opened["mem0"]) == 2 and back.health.running and back.health.errors == ()
     (gap,) = back.health.gaps
-    assert (gap.interface, gap.reason) == ("mem0", down.health.errors[0]) and gap.end is not None
+    assert (gap.interface, gap.reason) == ("mem0", reason) and gap.end is not None
     memory.source("mem0").push([sent(frame)] * 2)
     snap = counted(eng, memory.source("mem0"))
     assert (snap.interfaces[0].bytes_sent, snap.interfaces[0].packets_sent) == (3 * len(frame), 3)
@@ -152,5 +154,25 @@ def test_interfaces_and_totals_read_both_windows(running: list[Engine]) -> None:
         assert (s.totals.upload_speed, s.totals.download_speed) == (
             one.upload_speed + two.upload_speed, one.download_speed + two.download_speed)
         assert (s.totals.average_upload_speed, s.totals.average_download_speed) == (
-            one.average_upload_speed + two.average_upload_speed, one.average_download_speed + two.average_download_speed)
+            one.average_upload_speed + two.average_upload_speed,
+            one.average_download_speed + two.average_download_speed,
+        )
 
+
+def test_unsubscribing_stops_the_calls_and_can_be_repeated(running: list[Engine]) -> None:
+    memory = MemoryHost(["mem0"], [HOST])
+    eng = launch(running, memory)
+    mine: list[Snapshot] = []
+    others: list[Snapshot] = []
+    unsubscribe = eng.subscribe(mine.append)
+    eng.subscribe(others.append)
+    eng.subscribe(mine.append)  # the same callback twice: two subscriptions
+    wait_for(eng, lambda _snap: len(mine) >= 4)
+
+    unsubscribe()
+    unsubscribe()
+    seq = eng.snapshot().seq  # the tick after it may have been calling the subscribers already
+    wait_until(lambda: mine[-1].seq, lambda last: last >= seq + 3, 5.0, "the second subscription stopped")
+    late = [s.seq for s in mine if s.seq > seq + 1]
+    assert late == sorted(set(late)), "the second subscription is called once per tick, the first no more"
+    assert others[-1].seq >= seq + 2
