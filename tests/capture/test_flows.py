@@ -262,33 +262,3 @@ def test_processes_and_unknown_buckets_also_read_the_average_window():
         ((0.0, 200.0, 0.0), (0.0, 2.0, 0.0)),  # the first tick left the window
     ]
     assert all(not hasattr(c, "average_download_speed") for c in r.connections), "connections have one window"
-
-
-def test_interfaces_and_totals_also_read_the_average_window():
-    """Each interface's bytes go into both its windows; the totals are the interfaces' sums, for both."""
-    from trafficmon.capture.config import EngineConfig
-    from trafficmon.capture.engine import Engine, _Capture
-    from trafficmon.capture.flows import IN_B, OUT_B
-
-    config = EngineConfig(update_interval=1.0, speed_window=1.0, average_window=3.0)
-    eng = Engine(config)
-    try:
-        eng._captures = {name: _Capture(name, config) for name in ("tma", "tmb")}
-        readings = []
-        for a_out, b_in in [(900, 3000), (0, 0), (300, 600), (0, 0)]:
-            eng._captures["tma"].counters[OUT_B] += a_out
-            eng._captures["tmb"].counters[IN_B] += b_in
-            interfaces, totals, _coverage = eng._interfaces(1.0, {})
-            a, b = interfaces
-            readings.append(((a.upload_speed, a.average_upload_speed), (b.download_speed, b.average_download_speed),
-                             (totals.average_upload_speed, totals.average_download_speed)))
-            assert (totals.upload_speed, totals.download_speed) == (a.upload_speed, b.download_speed)
-            assert (a.average_download_speed, b.average_upload_speed) == (0.0, 0.0)
-    finally:
-        eng.stop()
-    assert readings == [
-        ((900.0, 900.0), (3000.0, 3000.0), (900.0, 3000.0)),
-        ((0.0, 450.0), (0.0, 1500.0), (450.0, 1500.0)),
-        ((300.0, 400.0), (600.0, 1200.0), (400.0, 1200.0)),
-        ((0.0, 100.0), (0.0, 200.0), (100.0, 200.0)),
-    ]
