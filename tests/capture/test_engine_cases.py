@@ -38,15 +38,6 @@ def udp_frame(size: int, family: str) -> int:
     return ETH + (IPV4 if family == "ipv4" else IPV6) + UDP + size
 
 
-@pytest.fixture
-def running() -> Iterator[list[Engine]]:
-    """Engines a test started, stopped afterwards whatever happens."""
-    started: list[Engine] = []
-    yield started
-    for eng in started:
-        eng.stop()
-
-
 def launch(running: list[Engine], netns: str, *interfaces: str, **settings: Any) -> Engine:
     """Start an engine in `netns` on `interfaces` (none: the default ones), ticking fast.
 
