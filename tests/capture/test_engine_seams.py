@@ -8,29 +8,19 @@ re-opening a capture that was lost, and subscribing, each through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.engine import Engine
-from trafficmon.capture.model import Snapshot
+from trafficmon.capture.model import CaptureLevel, Snapshot
 from trafficmon.capture.sources import PACKET_OTHERHOST
 from tests.support.engines import wait_for
 from tests.support.waiting import wait_until
 from tests.support.frames import MemoryHost, MemorySource, arp_frame, received, sent, udp_frame
 
 HOST, HOST_TOO, PEER, ELSEWHERE = "198.18.0.1", "198.18.0.3", "198.51.100.7", "203.0.113.9"
-
-
-@pytest.fixture
-def running() -> Iterator[list[Engine]]:
-    """Engines a test started, stopped afterwards whatever happens."""
-    started: list[Engine] = []
-    yield started
-    for eng in started:
-        eng.stop()
 
 
 def launch(running: list[Engine], memory: MemoryHost, **settings: Any) -> Engine:
@@ -106,7 +96,8 @@ def test_coverage_holds_the_captured_bytes_against_the_kernels(running: list[Eng
     memory.count("mem0", tx_bytes=len(out), rx_bytes=len(back))
     lost = wait_for(eng, lambda snap: snap.interfaces[0].kernel_bytes_sent == 2 * len(out))
     assert lost.health.coverage == 0.5
-    assert any("coverage is 50.0 %" in problem for problem in lost.health.problems(lost.timestamp))
+    level = lost.capture_level(lost.timestamp)
+    assert level.level == "degraded" and any("coverage is 50.0 %" in reason for reason in level.reasons)
 
 
 def test_a_lost_capture_is_reopened_and_counting_resumes(running: list[Engine]) -> None:
@@ -123,9 +114,11 @@ def test_a_lost_capture_is_reopened_and_counting_resumes(running: list[Engine]) 
     assert first.closed and not down.health.running
     reason = "capture on mem0 failed: interface 'mem0' is down or was removed"
     assert down.interfaces[0].error == down.health.errors[0] == reason
+    assert down.capture_level(down.timestamp) == CaptureLevel("down", (reason,))
 
     back = wait_for(eng, lambda snap: snap.interfaces[0].up, timeout=5.0)  # the first re-open comes after 1 s
     assert len(memory.opened["mem0"]) == 2 and back.health.running and back.health.errors == ()
+    assert back.capture_level(back.timestamp) == CaptureLevel("ok")
     (gap,) = back.health.gaps
     assert (gap.interface, gap.reason) == ("mem0", reason) and gap.end is not None
     memory.source("mem0").push([sent(frame)] * 2)
