@@ -15,17 +15,19 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.coverage import CoverageWindow
 from trafficmon.capture.errors import CaptureError
 from trafficmon.capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
 from trafficmon.capture.ifreq import link_speed_bps
 from trafficmon.capture.interfaces import default_interfaces, list_interfaces, local_addresses
 from trafficmon.capture.kernel_bytes import KernelBytes
 from trafficmon.capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from trafficmon.capture.host import CounterSource, Host, SourceFactory
 from trafficmon.capture.names import Names
 from trafficmon.capture.netdev import CounterReader, KernelCounters
 from trafficmon.capture.netns import enter, entered
@@ -87,10 +89,16 @@ class _Capture:
 
 
 class Engine:
-    """Captures, attributes and publishes; `start()` opens every capture socket up front."""
+    """Captures, attributes and publishes; `start()` opens every capture socket up front.
 
-    def __init__(self, config: EngineConfig) -> None:
+    Frames come from `open_source` and the kernel facts from `host` (`capture.host`: live by default).
+    """
+
+    def __init__(self, config: EngineConfig, *, open_source: SourceFactory = open_source,
+                 host: Host | None = None) -> None:
         self.config = config
+        self._open_source = open_source
+        self._host = host or Host(list_interfaces, local_addresses, CounterReader)
         self._parser = Parser()
         self._lock = threading.Lock()
         self._flows: dict[FlowKey, list] = {}
@@ -119,10 +127,9 @@ class Engine:
         self._folded_seen = 0
         self._folding_since: int | None = None
         """Flows folded and packets overflowed when folding began (None: not folding): a flood is logged once."""
-        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._subscribers: dict[object, Callable[[Snapshot], None]] = {}
         self._history: deque[HistoryPoint] = deque(maxlen=max(1, round(config.history_length / config.update_interval)))
-        coverage_ticks = max(1, round(config.coverage_window / config.update_interval))
-        self._coverage: deque[tuple[int, int]] = deque(maxlen=coverage_ticks)
+        self._coverage = CoverageWindow(round(config.coverage_window / config.update_interval))
         self._packets = 0
         self._bytes = 0
         self._drops = 0
@@ -138,9 +145,9 @@ class Engine:
         Raises CaptureError naming the cause when capture cannot run at all.
         """
         with entered(self.config.netns):
-            self._local = local_addresses()
+            self._local = self._host.addresses()
             names = list(self.config.interfaces) or default_interfaces()
-            existing = {i.name: i for i in list_interfaces()}
+            existing = {i.name: i for i in self._host.interfaces()}
             missing = [n for n in names if n not in existing]
             if missing:
                 raise CaptureError(f"no such interface: {', '.join(missing)}")
@@ -153,7 +160,7 @@ class Engine:
                 for cap in self._captures.values():
                     self._close(cap)
                 raise
-            kernel = CounterReader()
+            kernel = self._host.counters()
             try:
                 for name, counters in kernel.read().items():
                     if name in self._captures:
@@ -187,7 +194,7 @@ class Engine:
 
     def _open(self, cap: _Capture) -> None:
         """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""
-        cap.source = open_source(cap.name, self.config)
+        cap.source = self._open_source(cap.name, self.config)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             cap.kernel.speed_bps = link_speed_bps(sock, cap.name)
         try:
@@ -208,9 +215,18 @@ class Engine:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
-        """Call `callback(snapshot)` from the tick thread after every tick."""
-        self._subscribers.append(callback)
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `callback(snapshot)` from the tick thread after every tick, until the call returned is made.
+
+        Each subscription is its own, the same callback twice included; ending one twice ends it once.
+        """
+        token = object()
+        self._subscribers[token] = callback
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(token, None)
+
+        return unsubscribe
 
     # -- sniffer thread ---------------------------------------------------
 
@@ -314,7 +330,7 @@ class Engine:
 
     def _ticker(self) -> None:
         enter(self.config.netns)
-        kernel = CounterReader()
+        kernel = self._host.counters()
         events = self._link_events()
         interval = self.config.update_interval
         last = time.monotonic()
@@ -374,11 +390,11 @@ class Engine:
         if due or lost or appeared:
             self._maintain_captures(mono, rescan=lost or appeared)
 
-    def _tick(self, dt: float, mono: float, kernel: CounterReader, rescan: bool) -> None:
+    def _tick(self, dt: float, mono: float, kernel: CounterSource, rescan: bool) -> None:
         wall = time.time()
         with self._lock:
             deltas, self._flows = self._flows, {}
-        self._local = local_addresses()
+        self._local = self._host.addresses()
         self._maintain_captures(mono, rescan)
         states = self._attribution.request_states()
         result = self._tracker.tick(deltas, dt, wall, mono, self._attribution, states)
@@ -431,7 +447,7 @@ class Engine:
             usage=result.usage,
         )
         self._snapshot = snap
-        for callback in list(self._subscribers):
+        for callback in tuple(self._subscribers.values()):
             try:
                 callback(snap)
             except Exception:
@@ -453,13 +469,11 @@ class Engine:
             self._folding_since = None
         self._folded_seen = folded_now
 
-    def _interfaces(self, dt: float, kernel: dict[str, KernelCounters]) -> tuple[tuple[InterfaceStats, ...], Totals, float | None]:
+    def _interfaces(self, dt: float, kernel: Mapping[str, KernelCounters]) -> tuple[tuple[InterfaceStats, ...], Totals, float | None]:
         """Per-interface figures, totals, and coverage over the last `coverage_window`.
 
         Coverage compares only interfaces whose capture was open through the
-        whole tick, and sums over a window rather than one tick, because a
-        frame reaches the reader up to a ring block's retire time after the
-        kernel counted it: over one tick that skew alone is several percent.
+        whole tick (`CoverageWindow` says why over a window).
         """
         out: list[InterfaceStats] = []
         sums = [0] * _IFACE_SLOTS
@@ -503,29 +517,8 @@ class Engine:
                 up=source is not None, error=cap.error,
             ))
         totals = Totals(*speed, sums[OUT_B], sums[IN_B], sums[OUT_P], sums[IN_P], sums[LOCAL_B], sums[FWD_B])
-        coverage = self._cover(captured_delta, kernel_delta)
+        coverage = self._coverage.add(captured_delta, kernel_delta)
         return tuple(out), totals, coverage
-
-    def _cover(self, captured: int, kernel: int) -> float | None:
-        """Add one tick to the coverage window; captured / kernel bytes over it.
-
-        Frames the kernel counted near the end of a tick are read in the next
-        one. When a tick leaves the window, its shortfall is carried into the
-        next tick's kernel bytes as far as that tick captured more than its
-        kernel counted, so a burst leaving the window does not leave its late
-        frames behind unpaired; a shortfall no later surplus explains (a real
-        loss) leaves with its tick.
-        """
-        window = self._coverage
-        if len(window) == window.maxlen:
-            old_captured, old_kernel = window.popleft()
-            if window:
-                next_captured, next_kernel = window[0]
-                carried = min(max(0, old_kernel - old_captured), max(0, next_captured - next_kernel))
-                window[0] = (next_captured, next_kernel + carried)
-        window.append((captured, kernel))
-        moved = sum(k for _c, k in window)
-        return sum(c for c, _k in window) / moved if moved > 0 else None
 
     def _current_gaps(self) -> tuple[CaptureGap, ...]:
         """The kept gaps, and those still open (interfaces down now), newest last."""

@@ -177,6 +177,24 @@ up the frames still in the capture ring at the window's end (up to 50 ms of
 them) are a share of a window that may be seconds old; at a steady rate they
 cancel out."""
 
+STALE_TICKS = 5
+"""Tick intervals without a snapshot after which capture counts as down: its tick thread stopped."""
+CAPTURE_LEVELS = ("ok", "degraded", "down")
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureLevel:
+    """How capture stands, one of `CAPTURE_LEVELS`, and why when it is not "ok".
+
+    The one verdict: /health's status and reason, /metrics' level gauge and
+    the dashboard's capture health are all this. "down": capture is not
+    running, or its ticks stopped (the reasons: its errors, or how long it has
+    been silent). "degraded": it runs, but `CaptureHealth.problems` holds.
+    """
+
+    level: str
+    reasons: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class CaptureGap:
@@ -305,3 +323,14 @@ class Snapshot:
     @property
     def uptime(self) -> float:
         return max(0.0, self.timestamp - self.started)
+
+    def capture_level(self, now: float) -> CaptureLevel:
+        """Capture's level at wall time `now`; at the snapshot's own `timestamp`, as of its tick."""
+        health = self.health
+        if not health.running:
+            return CaptureLevel("down", health.errors or ("capture is not running",))
+        silent = now - self.timestamp
+        if silent > STALE_TICKS * self.interval:
+            return CaptureLevel("down", (f"no capture tick for {silent:.0f} s (interval {self.interval:g} s)",))
+        problems = health.problems(self.timestamp)
+        return CaptureLevel("degraded", tuple(problems)) if problems else CaptureLevel("ok")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,7 +25,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from trafficmon.capture.model import Snapshot
 from trafficmon.state import Accountant, ThresholdEvent
 from trafficmon.web.config import ServiceConfig
 from trafficmon.web.errors import error_middleware
@@ -128,8 +126,7 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
 
     Starting and stopping touch SQLite and the counters, so they run in an
     executor. Threshold events arrive on the accountant's thread and are handed
-    to the hub on the loop. The engine has no unsubscribe: after shutdown the
-    feed simply stops passing ticks on.
+    to the hub on the loop. Ticks stop reaching the accountant before it stops.
     """
     accountant = app[ACCOUNTANT_KEY]
     hub = app[HUB_KEY]
@@ -138,17 +135,11 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
     def publish(event: ThresholdEvent) -> None:
         loop.call_soon_threadsafe(hub.publish_alert, period_json.alert(event))
 
-    stopped = threading.Event()
-
-    def feed(snap: Snapshot) -> None:
-        if not stopped.is_set():
-            accountant.on_snapshot(snap)
-
     unsubscribe = accountant.subscribe(publish)
     await loop.run_in_executor(None, accountant.start)
-    app[SOURCE_KEY].subscribe(feed)
+    unsubscribe_ticks = app[SOURCE_KEY].subscribe(accountant.on_snapshot)
     yield
-    stopped.set()
+    unsubscribe_ticks()
     unsubscribe()
     await loop.run_in_executor(None, accountant.stop)
 
@@ -157,8 +148,9 @@ async def _publisher(app: web.Application) -> AsyncIterator[None]:
     """Route engine ticks into the hub for as long as the app runs; then stop the builder thread."""
     hub = app[HUB_KEY]
     hub.attach(asyncio.get_running_loop())
-    app[SOURCE_KEY].subscribe(hub.on_tick)
+    unsubscribe = app[SOURCE_KEY].subscribe(hub.on_tick)
     yield
+    unsubscribe()
     hub.detach()
     await hub.close_all(WSCloseCode.GOING_AWAY, SHUTDOWN_REASON)
     await asyncio.get_running_loop().run_in_executor(None, app[TICK_BUILDS_KEY].close)

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from trafficmon.capture.attribution import FlowKey, Resolution
+from trafficmon.capture.coverage import CoverageWindow
 from trafficmon.capture.flows import OVERFLOW, Tracker
 from trafficmon.capture.model import Owner
 
@@ -151,23 +152,16 @@ def test_process_stays_while_any_of_its_connections_is_listed():
 def test_coverage_pairs_late_frames_with_the_tick_that_counted_them():
     """Frames the kernel counted at the end of one tick are read in the next: coverage stays 1.0
     when that tick leaves the window, while a real shortfall leaves with its tick."""
-    from trafficmon.capture.config import EngineConfig
-    from trafficmon.capture.engine import Engine
-
-    eng = Engine(EngineConfig(update_interval=1.0, coverage_window=3.0))
-    try:
-        cover = eng._cover
-        assert cover(0, 0) is None
-        assert cover(600, 1000) == 0.6  # a burst: 400 bytes still in the ring at the tick
-        assert cover(400, 0) == 1.0
-        assert cover(0, 0) == 1.0
-        assert cover(100, 100) == 1.0  # the burst's tick left the window; its late frames did not dangle
-        assert cover(90, 100) == pytest.approx(190 / 200)  # a real loss of 10 bytes...
-        assert cover(100, 100) == pytest.approx(290 / 300)
-        assert cover(100, 100) == pytest.approx(290 / 300)
-        assert cover(100, 100) == 1.0  # ...leaves the window with its tick
-    finally:
-        eng.stop()
+    cover = CoverageWindow(3).add
+    assert cover(0, 0) is None
+    assert cover(600, 1000) == 0.6  # a burst: 400 bytes still in the ring at the tick
+    assert cover(400, 0) == 1.0
+    assert cover(0, 0) == 1.0
+    assert cover(100, 100) == 1.0  # the burst's tick left the window; its late frames did not dangle
+    assert cover(90, 100) == pytest.approx(190 / 200)  # a real loss of 10 bytes...
+    assert cover(100, 100) == pytest.approx(290 / 300)
+    assert cover(100, 100) == pytest.approx(290 / 300)
+    assert cover(100, 100) == 1.0  # ...leaves the window with its tick
 
 
 def test_an_idle_flow_keeps_its_record_and_one_that_moves_gets_a_new_one():
@@ -268,33 +262,3 @@ def test_processes_and_unknown_buckets_also_read_the_average_window():
         ((0.0, 200.0, 0.0), (0.0, 2.0, 0.0)),  # the first tick left the window
     ]
     assert all(not hasattr(c, "average_download_speed") for c in r.connections), "connections have one window"
-
-
-def test_interfaces_and_totals_also_read_the_average_window():
-    """Each interface's bytes go into both its windows; the totals are the interfaces' sums, for both."""
-    from trafficmon.capture.config import EngineConfig
-    from trafficmon.capture.engine import Engine, _Capture
-    from trafficmon.capture.flows import IN_B, OUT_B
-
-    config = EngineConfig(update_interval=1.0, speed_window=1.0, average_window=3.0)
-    eng = Engine(config)
-    try:
-        eng._captures = {name: _Capture(name, config) for name in ("tma", "tmb")}
-        readings = []
-        for a_out, b_in in [(900, 3000), (0, 0), (300, 600), (0, 0)]:
-            eng._captures["tma"].counters[OUT_B] += a_out
-            eng._captures["tmb"].counters[IN_B] += b_in
-            interfaces, totals, _coverage = eng._interfaces(1.0, {})
-            a, b = interfaces
-            readings.append(((a.upload_speed, a.average_upload_speed), (b.download_speed, b.average_download_speed),
-                             (totals.average_upload_speed, totals.average_download_speed)))
-            assert (totals.upload_speed, totals.download_speed) == (a.upload_speed, b.download_speed)
-            assert (a.average_download_speed, b.average_upload_speed) == (0.0, 0.0)
-    finally:
-        eng.stop()
-    assert readings == [
-        ((900.0, 900.0), (3000.0, 3000.0), (900.0, 3000.0)),
-        ((0.0, 450.0), (0.0, 1500.0), (450.0, 1500.0)),
-        ((300.0, 400.0), (600.0, 1200.0), (400.0, 1200.0)),
-        ((0.0, 100.0), (0.0, 200.0), (100.0, 200.0)),
-    ]

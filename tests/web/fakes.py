@@ -34,7 +34,7 @@ class FakeEngine:
 
     def __init__(self, snapshot: Snapshot | None = None, *, start_error: str | None = None):
         self._snapshot = snapshot if snapshot is not None else build_snapshot(seq=0)
-        self._callbacks: list[Callable[[Snapshot], None]] = []
+        self._callbacks: dict[object, Callable[[Snapshot], None]] = {}
         self._start_error = start_error
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -55,8 +55,15 @@ class FakeEngine:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
-        self._callbacks.append(callback)
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """As the engine's: each subscription its own, ended once by the call returned, however often made."""
+        token = object()
+        self._callbacks[token] = callback
+
+        def unsubscribe() -> None:
+            self._callbacks.pop(token, None)
+
+        return unsubscribe
 
     @property
     def subscribers(self) -> int:
@@ -70,7 +77,7 @@ class FakeEngine:
         thread.join()
 
     def _notify(self, snapshot: Snapshot) -> None:
-        for callback in list(self._callbacks):
+        for callback in tuple(self._callbacks.values()):
             callback(snapshot)
 
     def run(self, make: Callable[[int], Snapshot], interval: float, count: int) -> None:

@@ -28,7 +28,7 @@ async def test_health_reports_capture_and_uptime(client: TestClient, openapi: Op
     body = await get_json(client, openapi, "/health")
     assert body["status"] == "healthy"
     assert body["reason"] is None
-    assert body["capture"]["problems"] == []
+    assert (body["capture"]["problems"], body["capture"]["level"]) == ([], "ok")
     assert body["active_connections"] == 4  # five listed, one closed
     assert body["uptime"] == pytest.approx(100.0)
     assert body["capture"]["interfaces"] == ["eth0", "wlan0"]
@@ -49,7 +49,8 @@ async def test_health_is_503_with_the_reason_when_capture_is_down(
     body = await get_json(client, openapi, "/health", status=503)
     assert body["status"] == "unhealthy"
     assert body["reason"] == "eth0: socket closed (ENETDOWN)"
-    assert body["capture"]["running"] is False
+    assert (body["capture"]["running"], body["capture"]["level"]) == (False, "down")
+    assert (await get_json(client, openapi, "/api/capture"))["level"] == "down"
 
 
 async def test_health_is_503_when_ticks_stop(client: TestClient, engine: FakeEngine, openapi: OpenApi) -> None:
@@ -57,6 +58,8 @@ async def test_health_is_503_when_ticks_stop(client: TestClient, engine: FakeEng
     body = await get_json(client, openapi, "/health", status=503)
     assert body["status"] == "unhealthy"
     assert body["reason"].startswith("no capture tick for 60 s")
+    assert body["capture"]["level"] == "down"
+    assert (await get_json(client, openapi, "/api/capture"))["level"] == "ok", "as of its own tick it was fine"
 
 
 def degraded_capture(seq: int, **changes: object) -> Snapshot:
@@ -86,6 +89,7 @@ async def test_health_is_degraded_while_capture_serves_but_loses_frames(
     assert body["capture"]["problems"][0].startswith(problem)
     live = await get_json(client, openapi, "/api/capture")
     assert live["problems"] == body["capture"]["problems"], "one definition for /health and the dashboard"
+    assert live["level"] == body["capture"]["level"] == "degraded"
 
 
 async def test_drops_older_than_ten_seconds_and_full_coverage_are_healthy(

@@ -47,6 +47,8 @@ async def test_interface_counters_node_exporter_style(client: TestClient) -> Non
 async def test_capture_health(client: TestClient) -> None:
     values = await scrape(client)
     assert values[("trafficmon_capture_up", ())] == 1.0
+    assert [values[("trafficmon_capture_level", (("level", level),))] for level in ("ok", "degraded", "down")] == [
+        1.0, 0.0, 0.0]
     assert values[("trafficmon_capture_packets_total", ())] == 2_601
     assert values[("trafficmon_capture_kernel_drops_total", ())] == 3
     assert values[("trafficmon_capture_malformed_frames_total", ())] == 2

@@ -267,6 +267,10 @@ async def test_shutdown_closes_with_going_away(client: TestClient, openapi: Open
     assert message.extra == "server shutting down"
 
 
-async def test_each_app_subscribes_once(engine: FakeEngine, make_client: MakeClient) -> None:
-    await make_client()
+async def test_each_app_subscribes_once_and_unsubscribes_when_it_stops(
+    engine: FakeEngine, make_client: MakeClient
+) -> None:
+    client = await make_client()
     assert engine.subscribers == 2  # the hub and the accountant, not once per WebSocket client
+    await client.close()
+    assert engine.subscribers == 0

@@ -25,5 +25,5 @@ class SnapshotSource(Protocol):
     def snapshot(self) -> Snapshot:
         """The latest snapshot; never blocks."""
 
-    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
-        """Call `callback` from the engine's tick thread after every tick."""
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `callback` from the engine's tick thread after every tick; the call returned ends it (idempotent)."""

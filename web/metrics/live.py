@@ -12,6 +12,7 @@ collector (`web.metrics.period`) is registered beside this one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -22,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from trafficmon.capture.model import Snapshot
+from trafficmon.capture.model import CAPTURE_LEVELS, Snapshot
 from trafficmon.web.live.hub import Hub
 from trafficmon.web.live.source import SnapshotSource
 from trafficmon.web.views import live_json
@@ -200,6 +201,12 @@ class SnapshotCollector(Collector):
     def _capture(self, snap: Snapshot) -> Iterator[Metric]:
         health = snap.health
         yield GaugeMetricFamily(f"{PREFIX}_capture_up", "1 while capture runs.", value=float(health.running))
+        current = snap.capture_level(time.time()).level
+        level = GaugeMetricFamily(f"{PREFIX}_capture_level", "1 for capture's health level now (/health's verdict: "
+                                  "ok, degraded or down), 0 for the others.", labels=["level"])
+        for name in CAPTURE_LEVELS:
+            level.add_metric([name], float(name == current))
+        yield level
         counters = (
             ("packets", "Frames captured.", health.packets),
             ("bytes", "Bytes captured (wire length).", health.bytes),

@@ -17,10 +17,6 @@ from trafficmon.web.parsing.queries import Ordering, Selection
 TrafficSource = Callable[[], dict[str, Any]]
 """Builds the `traffic` part: the billing period, from the accountant (`web.views.period_json.period`)."""
 
-STALE_TICKS = 5
-"""Capture counts as stalled after this many intervals without a new snapshot."""
-
-
 def stats(snap: Snapshot) -> dict[str, Any]:
     totals = snap.totals
     return {
@@ -121,9 +117,10 @@ def interfaces(snap: Snapshot) -> dict[str, Any]:
     return {"interfaces": listed, "count": len(listed)}
 
 
-def capture_health(snap: Snapshot) -> dict[str, Any]:
-    """The capture health with its `problems` as of the snapshot's tick (`CaptureHealth.problems`)."""
-    return {**snap.health.to_dict(), "problems": snap.health.problems(snap.timestamp)}
+def capture_health(snap: Snapshot, now: float | None = None) -> dict[str, Any]:
+    """The capture health with its `problems` as of the snapshot's tick, and its `level` at `now` (None: the tick)."""
+    level = snap.capture_level(snap.timestamp if now is None else now)
+    return {**snap.health.to_dict(), "problems": snap.health.problems(snap.timestamp), "level": level.level}
 
 
 def capture(snap: Snapshot) -> dict[str, Any]:
@@ -131,22 +128,17 @@ def capture(snap: Snapshot) -> dict[str, Any]:
 
 
 def capture_problem(snap: Snapshot, now: float) -> str | None:
-    """Why capture cannot be trusted right now, or None when it runs and ticks."""
-    if not snap.health.running:
-        if snap.health.errors:
-            return "; ".join(snap.health.errors)
-        return "capture is not running"
-    silent = now - snap.timestamp
-    if silent > STALE_TICKS * snap.interval:
-        return f"no capture tick for {silent:.0f} s (interval {snap.interval:g} s)"
-    return None
+    """Why capture is down right now (`Snapshot.capture_level`), or None when it runs and ticks."""
+    level = snap.capture_level(now)
+    return "; ".join(level.reasons) if level.level == "down" else None
 
 
 def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Status code and body of /health, with the status values seed A documented.
 
-    "unhealthy" (503) while capture is down or not ticking. "degraded" while
-    it serves but a monitor should hear of something: capture's `problems`, or
+    "unhealthy" (503) while capture's level is "down" (not running or not
+    ticking). "degraded" while it serves but a monitor should hear of
+    something: capture's level is "degraded" (its `problems`), or
     the accounting's `problem` (built by `web.views.period_json.health`: the state
     cannot be written, a counter read failed, a corrupt database was replaced),
     which never makes the service unhealthy, as the period totals keep coming
@@ -154,12 +146,11 @@ def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int,
     (changes are refused then), 200 otherwise. "healthy" otherwise. `reason`
     says why it is not healthy.
     """
-    measured = capture_health(snap)
-    down = capture_problem(snap, now)
-    if down is not None:
-        status, code, reason = "unhealthy", 503, down
+    level = snap.capture_level(now)
+    if level.level == "down":
+        status, code, reason = "unhealthy", 503, "; ".join(level.reasons)
     else:
-        problems = list(measured["problems"])
+        problems = list(level.reasons)
         if accounting["problem"] is not None:
             problems.append(accounting["problem"])
         status = "degraded" if problems else "healthy"
@@ -169,7 +160,7 @@ def health(snap: Snapshot, now: float, accounting: dict[str, Any]) -> tuple[int,
         "status": status,
         "active_connections": active_connections(snap),
         "uptime": snap.uptime,
-        "capture": measured,
+        "capture": capture_health(snap, now),
         "reason": reason,
         "accounting": accounting,
     }

@@ -221,12 +221,11 @@
         : "counting " + accounting.interfaces.join(", ") + (accounting.last_flush ? ", saved " + TM.time.relative(accounting.last_flush) : "");
     },
 
-    // Degraded is the server's verdict (`problems`: errors, recent kernel drops,
-    // coverage clearly short), the same one /health gives.
+    // The state is the server's verdict (`level`: down, or degraded by `problems`:
+    // errors, recent kernel drops, coverage clearly short), the same one /health gives.
     render(capture, stats) {
       const coverage = capture.coverage;
-      const state = !capture.running ? "bad" : capture.problems.length ? "degraded" : "good";
-      this.section.dataset.state = state;
+      this.section.dataset.state = { ok: "good", degraded: "degraded", down: "bad" }[capture.level];
       const total = capture.bytes_attributed + capture.bytes_unknown;
       TM.fill(this.section, {
         status: capture.running ? "capturing on " + (capture.interfaces.join(", ") || "no interface") : "not capturing",
