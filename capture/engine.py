@@ -22,7 +22,7 @@ from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.coverage import CoverageWindow
 from trafficmon.capture.errors import CaptureError
-from trafficmon.capture.flows import BYTES_PER_FLOW, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P, OVERFLOW, Tracker
+from trafficmon.capture.flows import BYTES_PER_FLOW, OVERFLOW, Tracker
 from trafficmon.capture.ifreq import link_speed_bps
 from trafficmon.capture.interfaces import default_interfaces, list_interfaces, local_addresses
 from trafficmon.capture.kernel_bytes import KernelBytes
@@ -34,6 +34,8 @@ from trafficmon.capture.netns import enter, entered
 from trafficmon.capture.parse import NON_IP, Parser
 from trafficmon.capture.rates import RateWindow
 from trafficmon.capture.rtnetlink import LinkEvents
+from trafficmon.capture.slots import (BAD_B, BAD_P, CAPTURED_BYTES, FWD_B, FWD_P, IFACE_SLOTS, IN_B, IN_P, LOCAL_B,
+                                     LOOP_IN_B, LOOP_IN_P, OUT_B, OUT_P, new_flow)
 from trafficmon.capture.sources import (
     PACKET_BROADCAST,
     PACKET_MULTICAST,
@@ -46,11 +48,6 @@ from trafficmon.capture.synwatch import SynWatch
 
 log = logging.getLogger(__name__)
 
-# Per-interface counters kept by the sniffer: the flow entry's six, then forwarded, unparsable,
-# and the receiving copy of loopback traffic (captured, but its bytes are the sending copy's).
-FWD_B, FWD_P, BAD_B, BAD_P, LOOP_IN_B, LOOP_IN_P = 6, 7, 8, 9, 10, 11
-_IFACE_SLOTS = 12
-_CAPTURED = (OUT_B, IN_B, LOCAL_B, FWD_B, BAD_B, LOOP_IN_B)
 _REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Re-open attempts of a failed capture; a link event for it cuts the wait short."""
 _INTERFACE_RESCAN_TICKS = 5
@@ -78,8 +75,8 @@ class _Capture:
         self.average = RateWindow(config.average_window)
         self.source: FrameSource | None = None
         self.syn: SynWatch | None = None
-        self.counters = [0] * _IFACE_SLOTS
-        self.rate_prev = [0] * _IFACE_SLOTS
+        self.counters = [0] * IFACE_SLOTS
+        self.rate_prev = [0] * IFACE_SLOTS
         self.error: str | None = None
         self.shown = False
         self.failures = 0
@@ -317,7 +314,7 @@ class Engine:
                         key = (proto, OVERFLOW, 0, OVERFLOW, 0)
                         e = flows.get(key)
                     if e is None:
-                        e = flows[key] = [0, 0, 0, 0, 0, 0, iface]
+                        e = flows[key] = new_flow(iface)
                         new.append(key)
                 e[slot] += wirelen
                 e[slot + 1] += 1
@@ -476,7 +473,7 @@ class Engine:
         whole tick (`CoverageWindow` says why over a window).
         """
         out: list[InterfaceStats] = []
-        sums = [0] * _IFACE_SLOTS
+        sums = [0] * IFACE_SLOTS
         speed = [0.0, 0.0, 0.0, 0.0]  # upload, download; over the speed window, then the average window
         captured_delta = kernel_delta = 0
         for cap in self._captures.values():
@@ -497,15 +494,15 @@ class Engine:
             speed[1] += down_s
             speed[2] += up_avg
             speed[3] += down_avg
-            nbytes = sum(delta[i] for i in _CAPTURED)
-            self._packets += sum(delta[i + 1] for i in _CAPTURED)
+            nbytes = sum(delta[i] for i in CAPTURED_BYTES)
+            self._packets += sum(delta[i + 1] for i in CAPTURED_BYTES)
             self._bytes += nbytes
             moved = cap.kernel.add(kernel.get(cap.name), dt)
             if moved is not None and cap.measured and source is not None:
                 kernel_delta += moved
                 captured_delta += nbytes
             cap.measured = source is not None
-            for i in range(_IFACE_SLOTS):
+            for i in range(IFACE_SLOTS):
                 sums[i] += now[i]
             out.append(InterfaceStats(
                 name=cap.name, upload_speed=up_s, download_speed=down_s,

@@ -18,9 +18,8 @@ from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.model import Connection, Owner, ProcessStats, UnknownBucket, Usage
 from trafficmon.capture.parse import NON_IP
 from trafficmon.capture.rates import RateWindow
+from trafficmon.capture.slots import IFACE, IN_B, IN_P, LOCAL_B, LOCAL_P, OUT_B, OUT_P
 
-# Layout of a sniffer flow entry: bytes/packets per direction, then the interface.
-OUT_B, OUT_P, IN_B, IN_P, LOCAL_B, LOCAL_P, IFACE = range(7)
 
 _PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 136: "UDPLite", 132: "SCTP", 47: "GRE", 50: "ESP"}
 _SOCKET_TYPES = {6: "SOCK_STREAM", 17: "SOCK_DGRAM"}
