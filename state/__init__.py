@@ -55,8 +55,9 @@ Public API (everything the web layer needs is exported here)::
                                    # to_dict(): the same, instants ISO 8601, amount as bytes
     acc.events() -> list[ThresholdEvent]  # threshold events fired so far
     acc.settings() -> dict         # settings in force
-    acc.status() -> dict           # running, persistent, database, last_flush, flush_error,
-                                   # counter_error, interfaces, counting_since, counter_events
+    acc.status() -> StatusView     # running, persistent, database (Path), last_flush, unsaved_since,
+                                   # counting_since (datetimes), flush_error, moved_aside,
+                                   # counter_error, interfaces, counter_events; .to_dict() as JSON
     acc.export_state() -> dict     # GET /api/traffic-state (state.document)
 
     # changes, in memory at once, persisted by the background thread:
@@ -94,7 +95,7 @@ from trafficmon.state.lock import DataDirBusy, data_dir_lock
 from trafficmon.state.namespace_counters import counter_source
 from trafficmon.state.periods import DateSpan
 from trafficmon.state.projection import Outlook
-from trafficmon.state.reads import Adjustment, PeriodView
+from trafficmon.state.reads import Adjustment, PeriodView, StatusView
 from trafficmon.state.records import ThresholdEvent
 from trafficmon.state.store import NotSaved, check_data_dir
 from trafficmon.state.validation import ValidationError
@@ -119,6 +120,7 @@ __all__ = [
     "NotSaved",
     "Outlook",
     "PeriodView",
+    "StatusView",
     "Subscriber",
     "SystemCounters",
     "ThresholdEvent",

@@ -43,11 +43,11 @@ from trafficmon.state.document import export_document, parse_document
 from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import SECONDS_PER_HOUR, Clock, Ledger
 from trafficmon.state.flushing import StoreWriter
-from trafficmon.state.reads import Adjustment, PeriodView
+from trafficmon.state.reads import Adjustment, PeriodView, StatusView
 from trafficmon.state.records import ThresholdEvent
 from trafficmon.state.store import FlushBatch, Store
 from trafficmon.state.validation import ValidationError, require_choice, require_int, require_number
-from trafficmon.state.views import daily_view, months_json, period_view, status_json
+from trafficmon.state.views import daily_view, months_json, period_view, status_view
 
 log = logging.getLogger(__name__)
 
@@ -357,11 +357,11 @@ class Accountant:
             config = self._ledger.config
         return export_document(snapshot, zone=config.zone, zone_name=config.timezone, now=now)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusView:
         """How the accounting itself is doing: store, counters, last flush."""
         with self._lock:
             writer = self._writer
-            return status_json(
+            return status_view(
                 self._ledger,
                 database=writer.store.path if writer.store is not None else None,
                 last_flush=writer.last_flush,

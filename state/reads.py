@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 from trafficmon.state.breakdown import Coverage
@@ -130,4 +131,66 @@ class Adjustment:
             "old_counted": self.old_counted,
             "new_counted": self.new_counted,
             "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MovedAsideView:
+    """A corrupt database moved aside, said for the rest of the period it happened in."""
+
+    moved_to: Path
+    reason: str
+    time: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"moved_to": str(self.moved_to), "reason": self.reason, "time": self.time.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class CounterNote:
+    """Something the counter tracker noticed (`state.counters.CounterEvent`), its instant in the zone."""
+
+    time: datetime
+    interface: str
+    kind: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time.isoformat(), "interface": self.interface, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """How the accounting itself is doing (`/health`'s `accounting`): its store, counters, last flush.
+
+    `database` is None while no store is open; `persistent` is false while
+    writes fail, since `unsaved_since`; `counter_events` are the tracker's
+    recent notes, oldest first.
+    """
+
+    running: bool
+    persistent: bool
+    database: Path | None
+    last_flush: datetime | None
+    flush_error: str | None
+    unsaved_since: datetime | None
+    moved_aside: MovedAsideView | None
+    counter_error: str | None
+    interfaces: tuple[str, ...]
+    counting_since: datetime | None
+    counter_events: tuple[CounterNote, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "persistent": self.persistent,
+            "database": str(self.database) if self.database is not None else None,
+            "last_flush": _iso(self.last_flush),
+            "flush_error": self.flush_error,
+            "unsaved_since": _iso(self.unsaved_since),
+            "moved_aside": self.moved_aside.to_dict() if self.moved_aside is not None else None,
+            "counter_error": self.counter_error,
+            "interfaces": list(self.interfaces),
+            "counting_since": _iso(self.counting_since),
+            "counter_events": [event.to_dict() for event in self.counter_events],
         }

@@ -18,7 +18,7 @@ from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import Ledger
 from trafficmon.state.periods import DateSpan, local_date, local_dates
 from trafficmon.state.projection import outlook
-from trafficmon.state.reads import PeriodView
+from trafficmon.state.reads import CounterNote, MovedAsideView, PeriodView, StatusView
 from trafficmon.state.records import PeriodRecord
 from trafficmon.state.store import MovedAside
 
@@ -129,7 +129,7 @@ def _month_json(ledger: Ledger, period: PeriodRecord, is_current: bool) -> dict[
     }
 
 
-def status_json(
+def status_view(
     ledger: Ledger,
     *,
     database: Path | None,
@@ -138,30 +138,30 @@ def status_json(
     unsaved_since: float | None,
     moved_aside: MovedAside | None,
     counter_error: str | None,
-) -> dict[str, Any]:
+) -> StatusView:
     """How the accounting itself is doing; `database` is None while no store is open."""
+    zone = ledger.config.zone
     running = database is not None
-    return {
-        "running": running,
-        "persistent": running and flush_error is None,
-        "database": str(database) if database is not None else None,
-        "last_flush": ledger.iso(last_flush) if last_flush else None,
-        "flush_error": flush_error,
-        "unsaved_since": ledger.iso(unsaved_since) if unsaved_since else None,
-        "moved_aside": _moved_aside_json(ledger, moved_aside),
-        "counter_error": counter_error,
-        "interfaces": list(ledger.interfaces),
-        "counting_since": ledger.iso(ledger.tracking_since)
-        if ledger.tracking_since is not None
-        else None,
-        "counter_events": [
-            {**event.to_dict(), "time": ledger.iso(event.time)} for event in ledger.counter_events
-        ],
-    }
 
+    def instant(at: float | None) -> datetime | None:
+        return datetime.fromtimestamp(at, zone) if at else None
 
-def _moved_aside_json(ledger: Ledger, moved: MovedAside | None) -> dict[str, Any] | None:
-    """A database moved aside, said for the rest of the period it happened in."""
-    if moved is None or moved.time < ledger.current.start:
-        return None
-    return {"moved_to": str(moved.moved_to), "reason": moved.reason, "time": ledger.iso(moved.time)}
+    moved = None
+    if moved_aside is not None and moved_aside.time >= ledger.current.start:  # said for the period it happened in
+        moved = MovedAsideView(moved_aside.moved_to, moved_aside.reason, datetime.fromtimestamp(moved_aside.time, zone))
+    return StatusView(
+        running=running,
+        persistent=running and flush_error is None,
+        database=database,
+        last_flush=instant(last_flush),
+        flush_error=flush_error,
+        unsaved_since=instant(unsaved_since),
+        moved_aside=moved,
+        counter_error=counter_error,
+        interfaces=tuple(ledger.interfaces),
+        counting_since=(datetime.fromtimestamp(ledger.tracking_since, zone) if ledger.tracking_since is not None
+                        else None),
+        counter_events=tuple(
+            CounterNote(datetime.fromtimestamp(e.time, zone), e.interface, e.kind, e.detail) for e in ledger.counter_events
+        ),
+    )

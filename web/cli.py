@@ -203,10 +203,10 @@ def _announce_accounting(accountant: Accountant) -> None:
     """Say what is counted against which cap, and where the state is kept (always a file at start)."""
     status = accountant.status()
     settings = accountant.settings()
-    counted = ", ".join(status["interfaces"]) or "no interface yet"
+    counted = ", ".join(status.interfaces) or "no interface yet"
     print(
         f"accounting {counted} against a {settings['cap_gb']:g} GB cap "
         f"({settings['cap_counts']}, period from day {settings['reset_day']} {settings['timezone']}); "
-        f"state in {status['database']}",
+        f"state in {status.database}",
         flush=True,
     )

@@ -296,7 +296,7 @@ def test_reboot_while_down_counts_only_the_bytes_since_boot(
         "2024-02-02": 60 * MB,
         "2024-02-03": 0,
     }
-    assert [e["kind"] for e in acc.status()["counter_events"]][-1] == "reboot"
+    assert [e["kind"] for e in acc.status().to_dict()["counter_events"]][-1] == "reboot"
     # A reboot while running: counters back to zero, new boot id.
     counters.reboot("boot-3", clock.now + 30)
     advance(acc, clock, counters, 60, 5 * MB)
@@ -317,7 +317,7 @@ def test_counter_wrap_and_implausible_jump(
     assert acc.period().to_dict()["outbound"] == 1500
     advance(acc, clock, counters, 1, 100 * MB)
     assert acc.period().to_dict()["outbound"] == 100 * MB + 1500
-    kinds = [e["kind"] for e in acc.status()["counter_events"]]
+    kinds = [e["kind"] for e in acc.status().to_dict()["counter_events"]]
     assert kinds == ["first", "wrap", "implausible"]
 
 
@@ -553,7 +553,7 @@ def test_background_thread_polls_flushes_and_persists_adjustments(
         assert query(db, "SELECT outbound, offset_bytes FROM periods") == [(12 * MB, 3 * MB)]
     finally:
         acc.stop()
-    assert acc.status()["running"] is False
+    assert acc.status().to_dict()["running"] is False
 
 
 def test_counter_reader_failure_is_logged_once_and_survived(
@@ -576,7 +576,7 @@ def test_counter_reader_failure_is_logged_once_and_survived(
         for _ in range(3):
             advance(acc, clock, counters, 1, 1_000)
     assert caplog.text.count("no /proc/net/dev") == 1
-    assert acc.status()["counter_error"] == "no /proc/net/dev"
+    assert acc.status().to_dict()["counter_error"] == "no /proc/net/dev"
     failing["on"] = False
     advance(acc, clock, counters, 1, 1_000)
     assert acc.period().to_dict()["outbound"] == 4_000
@@ -669,3 +669,26 @@ def test_daily_totals_are_kept_400_days_then_dropped(
     }
     assert query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-02", 400)]
     assert len(acc.months()) == 14
+
+
+def test_status_is_a_typed_read_in_the_zone_and_publishes_as_before(
+    open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
+) -> None:
+    """`status()` answers datetimes in the configured zone and a Path; its JSON is /health's `accounting`."""
+    acc = open_accountant(timezone="Europe/Berlin")
+    advance(acc, clock, counters, 60, 5 * MB, 1 * MB)
+    assert acc.flush()
+    status = acc.status()
+    assert (status.running, status.persistent, status.flush_error, status.moved_aside) == (True, True, None, None)
+    assert status.database is not None and status.database.name.endswith(".db")
+    assert status.last_flush is not None and status.last_flush.utcoffset().total_seconds() == 3600
+    assert status.last_flush.timestamp() == clock.now
+    assert [e.kind for e in status.counter_events] == ["first"]
+    body = status.to_dict()
+    assert body["last_flush"] == status.last_flush.isoformat() == "2024-01-10T13:01:00+01:00"
+    assert body["database"] == str(status.database)
+    assert body["counter_events"][0] == {"time": status.counter_events[0].time.isoformat(),
+                                          "interface": status.counter_events[0].interface,
+                                          "kind": "first", "detail": status.counter_events[0].detail}
+    assert list(body) == ["running", "persistent", "database", "last_flush", "flush_error", "unsaved_since",
+                          "moved_aside", "counter_error", "interfaces", "counting_since", "counter_events"]

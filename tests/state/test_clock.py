@@ -61,7 +61,7 @@ def test_steps_forward_and_back_count_every_byte_once_where_it_moved(
         moved += 10 * MB
         assert months(acc) == expected, f"after a step of {step} s"
         assert sum(total for _, total in months(acc)) == moved
-    assert [e["kind"] for e in acc.status()["counter_events"]].count("clock") == 6
+    assert [e["kind"] for e in acc.status().to_dict()["counter_events"]].count("clock") == 6
     assert "the wall clock was stepped forward by 259200 s since the last reading" in caplog.text
     assert "the wall clock was stepped back by 10800 s" in caplog.text
     history = acc.history(48 * 3600)

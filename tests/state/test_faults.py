@@ -63,7 +63,7 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
     with caplog.at_level(logging.ERROR):
         flushed = [traffic(acc, clock, counters, 3 * MB) for _ in range(3)]
     assert flushed == [False, False, False]
-    status = acc.status()
+    status = acc.status().to_dict()
     assert (status["persistent"], status["moved_aside"]) == (False, None)
     assert status["unsaved_since"] is not None and status["flush_error"]
     assert "malformed" not in status["flush_error"] or "cannot be read" in status["flush_error"]
@@ -86,7 +86,7 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
     assert again.settings()["warning_percent"] == 70
     assert again.period().to_dict()["outbound"] == 19 * MB  # the counters carried what was not saved
     assert again.period().to_dict()["counted"] == 24 * MB
-    assert again.status()["persistent"] is True
+    assert again.status().to_dict()["persistent"] is True
 
 
 def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
@@ -100,14 +100,14 @@ def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
 
     usage_tick(acc, 3000, seq=1)  # more rows than the WAL has room for
     assert traffic(acc, clock, counters, 2 * MB) is False
-    assert "full" in acc.status()["flush_error"]
+    assert "full" in acc.status().to_dict()["flush_error"]
     with pytest.raises(NotSaved, match="database or disk is full"):
         acc.import_state(document)
     assert acc.period().to_dict()["outbound"] == 3 * MB
 
     small_tmpfs.free()
     assert traffic(acc, clock, counters, 1 * MB) is True
-    assert acc.status()["persistent"] is True and acc.status()["unsaved_since"] is None
+    assert acc.status().to_dict()["persistent"] is True and acc.status().to_dict()["unsaved_since"] is None
     acc.stop()
     again = open_accountant(data_dir=data_dir)
     assert again.period().to_dict()["outbound"] == 4 * MB

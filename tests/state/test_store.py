@@ -127,8 +127,8 @@ def test_garbage_file_is_moved_aside_and_a_fresh_database_started(
     assert moved[0].read_bytes() == garbage
     assert "STATE DATABASE CORRUPT" in caplog.text and "(file is not a database); moved it to" in caplog.text
     assert "could not export the old state database" in caplog.text
-    assert acc.status()["persistent"] is True
-    assert acc.status()["moved_aside"] == {
+    assert acc.status().to_dict()["persistent"] is True
+    assert acc.status().to_dict()["moved_aside"] == {
         "moved_to": str(moved[0]), "reason": "file is not a database", "time": "2024-01-10T12:00:00+00:00"
     }
     clock.now += 60
@@ -178,7 +178,7 @@ def test_partly_damaged_database_is_exported_before_it_is_replaced(
     periods = exported["tables"]["periods"]
     assert [(p["outbound"], p["closed"]) for p in periods] == [(7 * MB, 0)]
     assert fresh.period().to_dict()["outbound"] == 0
-    assert fresh.status()["counter_events"][0]["kind"] == "first"
+    assert fresh.status().to_dict()["counter_events"][0]["kind"] == "first"
 
 
 def test_database_from_a_newer_version_is_moved_aside_not_opened(
@@ -205,7 +205,7 @@ def test_unusable_data_dir_stops_the_start_with_no_state_in_memory(
     acc = Accountant(make_config(data_dir=blocker), clock=clock, counters=counters)
     with pytest.raises(DataDirUnusable, match=rf"^DATA_DIR {blocker} is not usable: Not a directory$"):
         acc.start(background=False)
-    assert acc.status()["running"] is False
+    assert acc.status().to_dict()["running"] is False
     assert acc.flush() is False
 
 

@@ -18,7 +18,6 @@ process="unknown".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -30,10 +29,6 @@ from trafficmon.web.metrics.live import PREFIX
 
 OTHER = "other"
 UNKNOWN = "unknown"
-
-
-def _timestamp(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def period_processes(
@@ -141,11 +136,11 @@ class PeriodCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_accounting_persistent",
             "1 while the traffic state is saved to DATA_DIR; 0 while writes fail (changes are refused, 503).",
-            value=float(status["persistent"]),
+            value=float(status.persistent),
         )
-        if status["last_flush"] is not None:
+        if status.last_flush is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_accounting_last_flush_timestamp_seconds",
                 "When the traffic state was last saved successfully (Unix time).",
-                value=_timestamp(status["last_flush"]),
+                value=status.last_flush.timestamp(),
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trafficmon.state import DECIMAL_GB, Accountant, ThresholdEvent
+from trafficmon.state import DECIMAL_GB, Accountant, StatusView, ThresholdEvent
 
 SECONDS_PER_DAY = 86_400
 
@@ -73,7 +73,7 @@ def alert(event: ThresholdEvent) -> dict[str, Any]:
     return data
 
 
-def health(status: dict[str, Any]) -> dict[str, Any]:
+def health(status: StatusView) -> dict[str, Any]:
     """/health's `accounting` part: `Accountant.status()` and, in `problem`, what is wrong.
 
     None of these make the service "unhealthy" (capture decides that): the
@@ -83,22 +83,23 @@ def health(status: dict[str, Any]) -> dict[str, Any]:
     a monitor hears it, not only the log. A corrupt database moved aside is
     said for the rest of that period.
     """
-    saving = status["running"] and status["persistent"]
-    moved = status["moved_aside"]
-    if not status["running"]:
+    body = status.to_dict()
+    saving = status.running and status.persistent
+    moved = status.moved_aside
+    if not status.running:
         problem = "accounting is not running"
     elif not saving:
         problem = (
-            f"the traffic state cannot be written ({status['flush_error']}) since {status['unsaved_since']}:"
+            f"the traffic state cannot be written ({status.flush_error}) since {body['unsaved_since']}:"
             " changes are refused, and what was counted since lives in memory until writes succeed"
         )
-    elif status["counter_error"]:
-        problem = f"reading the interface counters failed: {status['counter_error']}"
+    elif status.counter_error:
+        problem = f"reading the interface counters failed: {status.counter_error}"
     elif moved is not None:
         problem = (
-            f"the state database was corrupt ({moved['reason']}) and was moved to {moved['moved_to']}"
-            f" at {moved['time']}: this period's totals start from then"
+            f"the state database was corrupt ({moved.reason}) and was moved to {moved.moved_to}"
+            f" at {moved.time.isoformat()}: this period's totals start from then"
         )
     else:
         problem = None
-    return {**status, "saving": saving, "problem": problem}
+    return {**body, "saving": saving, "problem": problem}
