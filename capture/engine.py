@@ -63,7 +63,11 @@ class _Capture:
 
     `kernel` adds up the kernel's counters tick by tick. `measured` says the
     source was open through the whole of the last tick, so that tick's
-    captured and kernel bytes can be compared. `shown` says the current error
+    captured and kernel bytes can be compared. `unpaired` is what the kernel
+    counted in the tick the source opened and it did not capture: frames
+    counted then can reach the reader a ring block's retire time late, in the
+    first measured tick, where they pair with these bytes rather than count
+    as more than the kernel saw. `shown` says the current error
     was published at least once. `rate` is the interface's speed over the
     speed window, as a connection's; `average` over the average window, as a
     process's.
@@ -82,6 +86,7 @@ class _Capture:
         self.failures = 0
         self.retry_at = 0.0
         self.measured = False
+        self.unpaired = 0
         self.kernel = KernelBytes(loopback=loopback)
 
 
@@ -498,9 +503,12 @@ class Engine:
             self._packets += sum(delta[i + 1] for i in CAPTURED_BYTES)
             self._bytes += nbytes
             moved = cap.kernel.add(kernel.get(cap.name), dt)
-            if moved is not None and cap.measured and source is not None:
-                kernel_delta += moved
-                captured_delta += nbytes
+            if moved is not None and source is not None:
+                if cap.measured:
+                    late = min(cap.unpaired, max(0, nbytes - moved))
+                    kernel_delta += moved + late
+                    captured_delta += nbytes
+                cap.unpaired = 0 if cap.measured else max(0, moved - nbytes)
             cap.measured = source is not None
             for i in range(IFACE_SLOTS):
                 sums[i] += now[i]

@@ -125,6 +125,48 @@ def test_a_lost_capture_is_reopened_and_counting_resumes(running: list[Engine]) 
     assert (snap.interfaces[0].bytes_sent, snap.interfaces[0].packets_sent) == (3 * len(frame), 3)
 
 
+def test_frames_the_kernel_counted_as_a_capture_reopened_pair_with_those_bytes(running: list[Engine]) -> None:
+    """Counted by the kernel in the tick the capture re-opened, read a tick later: coverage stays 1.0, not more.
+
+    The tick a source opens in is not compared (the source was open for only
+    part of it); a frame the kernel counted then reaches the reader late, in
+    the first compared tick, as a ring block's retire time allows. Before, that
+    tick captured more than its kernel counted and coverage read over 1.0
+    for a whole window.
+    """
+    memory = MemoryHost(["mem0"], [HOST])
+    frame = udp_frame(HOST, PEER, 5000, 53, 600)
+    opened = memory.open_source
+
+    def reopening_with_a_frame_in_flight(iface: str, config: EngineConfig) -> MemorySource:
+        source = opened(iface, config)
+        if len(memory.opened[iface]) == 2:
+            memory.count(iface, tx_bytes=len(frame))
+        return source
+
+    memory.open_source = reopening_with_a_frame_in_flight  # type: ignore[method-assign]
+    eng = launch(running, memory, update_interval=0.5, coverage_window=60.0)
+    memory.source("mem0").push([sent(frame)])
+    memory.count("mem0", tx_bytes=len(frame))
+    assert wait_for(eng, lambda snap: snap.health.coverage is not None).health.coverage == 1.0
+
+    pushed = []
+
+    def deliver_late(snap: Snapshot) -> None:
+        if snap.interfaces[0].up and len(memory.opened["mem0"]) == 2 and not pushed:
+            pushed.append(snap.seq)
+            memory.source("mem0").push([sent(frame)])
+
+    eng.subscribe(deliver_late)
+    memory.source("mem0").lose()
+    wait_for(eng, lambda snap: not snap.interfaces[0].up)
+    wait_for(eng, lambda snap: bool(pushed), timeout=5.0)  # the first re-open comes after 1 s
+    snap = counted(eng, memory.source("mem0"))
+    assert snap.interfaces[0].bytes_sent == 2 * len(frame)
+    assert snap.interfaces[0].kernel_bytes_sent == 2 * len(frame)
+    assert snap.health.coverage == 1.0
+
+
 def test_interfaces_and_totals_read_both_windows(running: list[Engine]) -> None:
     """Each interface's bytes go into its speed and its average window; the totals are the interfaces' sums."""
     memory = MemoryHost(["mem0", "mem1"], [HOST])
