@@ -94,8 +94,8 @@ class _Conn:
     shown: Connection | None = None
     """The record last published, handed out again while nothing in it moved (see `_shown`)."""
     shown_as: tuple | None = None
-    names: tuple[str, str, str] | None = None
-    """id, local and remote as text: made once, the key never changes."""
+    names: tuple[str, str, str, str, str, str] | None = None
+    """id, local and remote as text, socket type, transport and family: made once, the key never changes."""
 
 
 @dataclass(slots=True)
@@ -363,26 +363,26 @@ def _shown(c: _Conn, remote_name: str | None) -> Connection:
     return c.shown
 
 
-def _names(c: _Conn) -> tuple[str, str, str]:
+def _names(c: _Conn) -> tuple[str, str, str, str, str, str]:
     if c.names is None:
         proto, lip, lport, rip, rport = c.key
         has_ports = proto in (6, 17, 132, 136)
         local = format_endpoint(lip, lport) if has_ports else format_ip(lip)
         remote = format_endpoint(rip, rport) if has_ports else format_ip(rip)
-        c.names = (f"{transport_name(proto)}-{local}-{remote}", local, remote)
+        transport = transport_name(proto)
+        family = "ipv6" if len(lip) == 16 else "ipv4"
+        c.names = (f"{transport}-{local}-{remote}", local, remote, socket_type(proto), transport, family)
     return c.names
 
 
 def _publish(c: _Conn, upload: float, download: float, remote_name: str | None) -> Connection:
-    proto, lip = c.key[0], c.key[1]
     o = c.owner
-    family = "ipv6" if len(lip) == 16 else "ipv4"
-    key, local, remote = _names(c)
+    key, local, remote, protocol, transport, family = _names(c)
     return Connection(
         id=key,
         local_addr=local,
         remote_addr=remote,
-        protocol=socket_type(proto),
+        protocol=protocol,
         state=c.state,
         process_name=o.name if o else "unknown",
         pid=o.pid if o else None,
@@ -391,7 +391,7 @@ def _publish(c: _Conn, upload: float, download: float, remote_name: str | None) 
         duration=max(0.0, c.last_seen - c.first_seen),
         bytes_sent=c.sent,
         bytes_received=c.received,
-        transport=transport_name(proto),
+        transport=transport,
         family=family,
         interface=c.iface,
         packets_sent=c.packets_sent,
