@@ -7,8 +7,9 @@ it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig`, `CaptureError`,
 `capture.model`. Beside them, the kernel facts the accounting reads the same
 way the engine does: a namespace's /proc/net/dev (`NET_DEV`, `read_net_dev`,
 `KernelCounters`), the interface ioctls (`interface_flags`,
-`link_speed_bps`), and the one rule for a counter's step between two
-readings (`interface_steps`, `CounterStep`, `plausible_bytes`,
+`link_speed_bps`; `BITS_PER_MBIT`, the unit ethtool and sysfs give speeds
+in), and the one rule for a counter's step between two readings
+(`interface_steps`, `CounterStep`, `plausible_bytes`,
 `platform_counter_bits`, `COUNTER_32_RANGE`).
 
 `Engine`, `replay` and `format_report` are imported when first asked for:
@@ -28,7 +29,7 @@ from trafficmon.capture.counter_step import (
     plausible_bytes,
 )
 from trafficmon.capture.errors import CaptureError
-from trafficmon.capture.ifreq import interface_flags, link_speed_bps
+from trafficmon.capture.ifreq import BITS_PER_MBIT, interface_flags, link_speed_bps
 from trafficmon.capture.netdev import NET_DEV, KernelCounters, read_net_dev
 from trafficmon.capture.netns import entered
 
@@ -43,6 +44,7 @@ _ON_FIRST_USE = {
 }
 
 __all__ = [
+    "BITS_PER_MBIT",
     "COUNTER_32_RANGE",
     "NET_DEV",
     "CaptureError",

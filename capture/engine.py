@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import select
-import socket
 import threading
 import time
 from collections import deque
@@ -23,7 +22,7 @@ from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.coverage import CoverageWindow
 from trafficmon.capture.errors import CaptureError
 from trafficmon.capture.flows import BYTES_PER_FLOW, OVERFLOW, Tracker
-from trafficmon.capture.ifreq import link_speed_bps
+from trafficmon.capture.ifreq import interface_speed_bps
 from trafficmon.capture.interfaces import default_interfaces, list_interfaces, local_addresses
 from trafficmon.capture.kernel_bytes import KernelBytes
 from trafficmon.capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
@@ -100,7 +99,7 @@ class Engine:
                  host: Host | None = None) -> None:
         self.config = config
         self._open_source = open_source
-        self._host = host or Host(list_interfaces, local_addresses, CounterReader)
+        self._host = host or Host(list_interfaces, local_addresses, CounterReader, interface_speed_bps)
         self._parser = Parser()
         self._lock = threading.Lock()
         self._flows: dict[FlowKey, list] = {}
@@ -197,8 +196,7 @@ class Engine:
     def _open(self, cap: _Capture) -> None:
         """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""
         cap.source = self._open_source(cap.name, self.config)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            cap.kernel.speed_bps = link_speed_bps(sock, cap.name)
+        cap.kernel.speed_bps = self._host.speed_bps(cap.name)
         try:
             cap.syn = SynWatch(cap.name, cap.source.linktype)
         except (CaptureError, OSError) as exc:

@@ -4,8 +4,10 @@ Frames come from a `SourceFactory`, called for each interface whenever the
 engine opens or re-opens its capture (live: `capture.sources.open_source`).
 The rest the engine reads from the kernel of the namespace it captures is a
 `Host`: the interfaces there are (a named one must exist), the host's own
-addresses (which tell a frame's direction) and a reader of the kernel's
-interface counters (which coverage holds the captured bytes against).
+addresses (which tell a frame's direction), a reader of the kernel's
+interface counters (which coverage holds the captured bytes against) and
+each interface's link speed (which bounds how far a counter can plausibly
+move in a tick).
 `Engine` uses the live ones (`capture.interfaces`) when given none, so a test
 hands in frames and counters from memory and runs the engine unprivileged.
 """
@@ -42,3 +44,4 @@ class Host:
     interfaces: Callable[[], list[InterfaceInfo]]
     addresses: Callable[[], frozenset[bytes]]
     counters: Callable[[], CounterSource]
+    speed_bps: Callable[[str], float | None]

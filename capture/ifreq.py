@@ -57,3 +57,9 @@ def link_speed_bps(sock: socket.socket, name: str) -> float | None:
     fields = _ETHTOOL_CMD.unpack(command.raw)
     mbit = fields[12] << 16 | fields[3]
     return None if mbit in _SPEED_UNKNOWN else mbit * BITS_PER_MBIT
+
+
+def interface_speed_bps(name: str) -> float | None:
+    """`link_speed_bps` of `name` in the calling thread's namespace, on a socket of its own."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        return link_speed_bps(sock, name)

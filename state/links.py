@@ -22,12 +22,11 @@ import socket
 from pathlib import Path
 from typing import Protocol
 
-from trafficmon.capture import interface_flags, link_speed_bps
+from trafficmon.capture import BITS_PER_MBIT, interface_flags, link_speed_bps
 
 SYSFS_NET = Path("/sys/class/net")
 ARPHRD_LOOPBACK = "772"
 """/sys/class/net/<if>/type of a loopback device."""
-BITS_PER_MBIT = 10**6
 
 
 class LinkFacts(Protocol):

@@ -117,6 +117,7 @@ def test_a_lost_capture_is_reopened_and_counting_resumes(running: list[Engine]) 
 
     back = wait_for(eng, lambda snap: snap.interfaces[0].up, timeout=5.0)  # the first re-open comes after 1 s
     assert len(memory.opened["mem0"]) == 2 and back.health.running and back.health.errors == ()
+    assert memory.speeds_read == ["mem0", "mem0"]  # each open reads the link speed afresh
     assert back.capture_level(back.timestamp) == CaptureLevel("ok")
     (gap,) = back.health.gaps
     assert (gap.interface, gap.reason) == ("mem0", reason) and gap.end is not None

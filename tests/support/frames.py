@@ -121,7 +121,11 @@ class MemoryHost:
         self._addresses = frozenset(_packed(a) for a in addresses)
         self.kernel: dict[str, KernelCounters] = {name: KernelCounters(0, 0, 0, 0) for name in self.names}
         self.opened: dict[str, list[MemorySource]] = {name: [] for name in self.names}
-        self.host = Host(self._interfaces, lambda: self._addresses, lambda: self)
+        self.speeds: dict[str, float] = {}
+        """Link speeds in bits per second a test sets; an interface not in it has none known."""
+        self.speeds_read: list[str] = []
+        """The interfaces whose speed the engine read, in order."""
+        self.host = Host(self._interfaces, lambda: self._addresses, lambda: self, self._speed_bps)
 
     def open_source(self, iface: str, config: EngineConfig) -> MemorySource:
         """The engine's frame-source factory: a new source for each open and re-open."""
@@ -138,6 +142,10 @@ class MemoryHost:
         k = self.kernel[iface]
         self.kernel[iface] = KernelCounters(k.rx_bytes + rx_bytes, k.rx_packets + bool(rx_bytes),
                                             k.tx_bytes + tx_bytes, k.tx_packets + bool(tx_bytes))
+
+    def _speed_bps(self, iface: str) -> float | None:
+        self.speeds_read.append(iface)
+        return self.speeds.get(iface)
 
     def _interfaces(self) -> list[InterfaceInfo]:
         return [InterfaceInfo(name, True, False) for name in self.names]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from tests.support.hosts import Host
@@ -20,10 +20,20 @@ def start_peer(host: Host, *args: str) -> subprocess.Popen[str]:
 
 
 def wait_line(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
-    """The peer's one-line report (its stdout is line buffered by flush=True)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = proc.stdout.readline()
-    assert time.monotonic() < deadline, "peer took too long"
-    assert line, f"peer exited with {proc.wait()}"
-    return line
+    """The peer's one-line report (its stdout is line buffered by flush=True), within `timeout` seconds.
+
+    The read runs in a thread, as a pipe's readline cannot be given a
+    deadline: a peer that hangs without a line is killed, which ends the read.
+    """
+    stdout = proc.stdout
+    assert stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        proc.kill()
+        reader.join(5.0)
+        raise AssertionError(f"the peer wrote no line within {timeout:g} s: killed")
+    assert lines and lines[0], f"peer exited with {proc.wait()}"
+    return lines[0]
