@@ -5,6 +5,17 @@ from __future__ import annotations
 from collections import deque
 
 
+def late_frames(earlier: tuple[int, int], later: tuple[int, int]) -> int:
+    """Of a later tick's captured surplus, what an earlier tick's shortfall explains; (captured, kernel) bytes each.
+
+    A frame the kernel counted in one tick can reach the reader in the next:
+    the earlier tick then captured less than its kernel counted, the later one
+    more. Those bytes pair up; a surplus beyond the shortfall, or a shortfall
+    no surplus follows, does not.
+    """
+    return min(max(0, earlier[1] - earlier[0]), max(0, later[0] - later[1]))
+
+
 class CoverageWindow:
     """Captured against kernel bytes over the last `ticks` ticks; `add` gives the share after each tick.
 
@@ -27,8 +38,7 @@ class CoverageWindow:
             old_captured, old_kernel = window.popleft()
             if window:
                 next_captured, next_kernel = window[0]
-                carried = min(max(0, old_kernel - old_captured), max(0, next_captured - next_kernel))
-                window[0] = (next_captured, next_kernel + carried)
+                window[0] = (next_captured, next_kernel + late_frames((old_captured, old_kernel), window[0]))
         window.append((captured, kernel))
         moved = sum(k for _c, k in window)
         return sum(c for c, _k in window) / moved if moved > 0 else None

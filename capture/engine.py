@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.config import EngineConfig
-from trafficmon.capture.coverage import CoverageWindow
+from trafficmon.capture.coverage import CoverageWindow, late_frames
 from trafficmon.capture.errors import CaptureError
 from trafficmon.capture.flows import BYTES_PER_FLOW, OVERFLOW, Tracker
 from trafficmon.capture.ifreq import interface_speed_bps
@@ -62,11 +62,12 @@ class _Capture:
 
     `kernel` adds up the kernel's counters tick by tick. `measured` says the
     source was open through the whole of the last tick, so that tick's
-    captured and kernel bytes can be compared. `unpaired` is what the kernel
-    counted in the tick the source opened and it did not capture: frames
-    counted then can reach the reader a ring block's retire time late, in the
-    first measured tick, where they pair with these bytes rather than count
-    as more than the kernel saw. `shown` says the current error
+    captured and kernel bytes can be compared. `opening` is the (captured,
+    kernel) bytes of the tick the source opened in, kept for the next tick
+    only: frames the kernel counted then can reach the reader a ring block's
+    retire time late, in the first measured tick, where they pair with that
+    tick's shortfall (`coverage.late_frames`) rather than count as more than
+    the kernel saw. `shown` says the current error
     was published at least once. `rate` is the interface's speed over the
     speed window, as a connection's; `average` over the average window, as a
     process's.
@@ -85,7 +86,7 @@ class _Capture:
         self.failures = 0
         self.retry_at = 0.0
         self.measured = False
-        self.unpaired = 0
+        self.opening: tuple[int, int] | None = None
         self.kernel = KernelBytes(loopback=loopback)
 
 
@@ -501,12 +502,13 @@ class Engine:
             self._packets += sum(delta[i + 1] for i in CAPTURED_BYTES)
             self._bytes += nbytes
             moved = cap.kernel.add(kernel.get(cap.name), dt)
+            opening, cap.opening = cap.opening, None
             if moved is not None and source is not None:
-                if cap.measured:
-                    late = min(cap.unpaired, max(0, nbytes - moved))
-                    kernel_delta += moved + late
+                if not cap.measured:
+                    cap.opening = (nbytes, moved)
+                else:
+                    kernel_delta += moved + (late_frames(opening, (nbytes, moved)) if opening else 0)
                     captured_delta += nbytes
-                cap.unpaired = 0 if cap.measured else max(0, moved - nbytes)
             cap.measured = source is not None
             for i in range(IFACE_SLOTS):
                 sums[i] += now[i]
