@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # and curl for the README's client examples (tests/e2e/test_readme_clients.py).
 TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime
 
-.PHONY: run test calendar bench system-test-deps clean
+.PHONY: run test calendar reference bench system-test-deps clean
 
 $(VENV)/.runtime: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
@@ -40,6 +40,12 @@ test: $(VENV)/.test system-test-deps
 # dates (tests/calendar_runs.py): no outcome may depend on today's date.
 calendar: $(VENV)/.test system-test-deps
 	$(PY) -m tests.calendar_runs
+
+# The README's configuration reference, from the settings table (web.config.reference).
+reference: $(VENV)/.runtime
+	$(VENV)/bin/python -c 'import re, pathlib; from trafficmon.web.config import reference; \
+	p = pathlib.Path("README.md"); b, e = "<!-- settings reference: begin -->\n", "<!-- settings reference: end -->"; \
+	p.write_text(re.sub(re.escape(b) + ".*?" + re.escape(e), lambda m: b + reference() + e, p.read_text(), flags=re.S))'
 
 bench: $(VENV)/.test system-test-deps
 	$(PY) bench/capture.py

@@ -1,7 +1,8 @@
 """Packets -> flows -> connections and processes. Knows nothing of web or state.
 
 Public face (the import contracts in pyproject.toml hold the other parts to
-it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig`, `CaptureError`,
+it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig` (and
+`interface_names`, the one rule for an interface name), `CaptureError`,
 `entered` (run a block in another network namespace), `replay` and
 `format_report` (a capture file's totals), and the plain result types in
 `capture.model`. Beside them, the kernel facts the accounting reads the same
@@ -20,7 +21,7 @@ they bring in scapy and the whole engine (0.2 s), which neither `trafficmon
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from trafficmon.capture.config import EngineConfig
+from trafficmon.capture.config import EngineConfig, interface_names
 from trafficmon.capture.counter_step import (
     COUNTER_32_RANGE,
     CounterStep,
@@ -55,6 +56,7 @@ __all__ = [
     "entered",
     "format_report",
     "interface_flags",
+    "interface_names",
     "interface_steps",
     "link_speed_bps",
     "platform_counter_bits",

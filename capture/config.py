@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from trafficmon.settings import setting, validate
+
+MIB = 1024 * 1024
+
+
+_IFNAME = re.compile(r"[^\s/:]{1,15}")
+
+
+def interface_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Linux interface names: at most IFNAMSIZ - 1 (15) bytes, no '/', ':' or white space."""
+    for name in names:
+        if not _IFNAME.fullmatch(name) or len(name.encode()) > 15 or name in (".", ".."):
+            raise ValueError(f"{name!r} is not an interface name")
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +65,86 @@ class EngineConfig:
     (beyond, a tick's new flows share one per protocol).
     """
 
-    interfaces: tuple[str, ...] = ()
-    update_interval: float = 1.0
-    history_length: int = 60
-    speed_window: float = 5.0
-    average_window: float = 60.0
-    linger: float = 5.0
-    idle_timeout: float = 30.0
-    snaplen: int = 128
-    capture_filter: str | None = None
-    netns: str | None = None
-    max_flows: int = 200_000
-    flow_memory_bytes: int = 128 * 1024 * 1024
-    rcvbuf_bytes: int = 32 * 1024 * 1024
+    interfaces: tuple[str, ...] = setting(
+        (), "INTERFACES", "names",
+        "comma-separated interfaces to capture, and whose kernel counters are accounted "
+        "(unset: capture every up, non-loopback one but container plumbing - bridges, and veths "
+        "that are a bridge's port or carry no default route - and account the device-backed ones)",
+        check=interface_names,
+    )
+    update_interval: float = setting(
+        1.0, "UPDATE_INTERVAL", "float", "seconds between ticks (snapshots, WebSocket updates)",
+        unit="s", low=0.05, high=3600,
+    )
+    history_length: int = setting(
+        60, "HISTORY_LENGTH", "int", "seconds of live bandwidth history kept (one point per tick)",
+        unit="s", low=1, high=1_000_000,
+    )
+    speed_window: float = setting(
+        5.0, "SPEED_WINDOW", "float",
+        "seconds over which every speed is averaged; bursts up to a fifth of it read steady",
+        unit="s", low=0.05, high=3600,
+    )
+    average_window: float = setting(
+        60.0, "AVERAGE_WINDOW", "float",
+        "seconds of the second, longer average of the processes', interfaces' and totals' speeds "
+        "(average_* fields, the dashboard's \"last minute\"); connections have only SPEED_WINDOW's",
+        unit="s", low=0.05, high=3600,
+    )
+    linger: float = setting(
+        5.0, "LINGER", "float", "seconds a closed connection stays listed", unit="s", low=0, high=86_400
+    )
+    idle_timeout: float = setting(
+        30.0, "IDLE_TIMEOUT", "float",
+        "seconds without a packet after which a flow with no close of its own (UDP, ICMP) ends",
+        unit="s", low=0.1, high=86_400,
+    )
+    snaplen: int = setting(
+        128, "SNAPLEN", "int", "bytes captured per frame", unit="B", low=64, high=65_535
+    )
+    capture_filter: str | None = setting(
+        None, "CAPTURE_FILTER", "text", "BPF filter expression (needs libpcap)", high=4096
+    )
+    netns: str | None = setting(
+        None, "NETNS", "text",
+        "network namespace to capture in (ip netns name or /proc/PID/ns/net)", high=4096,
+    )
+    max_flows: int = setting(
+        200_000, "MAX_FLOWS", "int",
+        "distinct flows one tick adds up at most; beyond, that tick's new flows share one per protocol",
+        low=1, high=10_000_000,
+    )
+    flow_memory_bytes: int = setting(
+        128 * MIB, "FLOW_MEMORY_BYTES", "int",
+        "memory the flow table may use (about 3.2 kB a flow); beyond, the closed, then the least "
+        "active flows are folded into their process and unknown totals, no byte lost",
+        unit="B", low=MIB, high=64 * 1024 * MIB,
+    )
+    rcvbuf_bytes: int = setting(
+        32 * MIB, "RCVBUF_BYTES", "int", "kernel receive buffer per capture socket",
+        unit="B", low=65_536, high=1024 * MIB,
+    )
     coverage_window: float = 10.0
-    resolve_names: bool = False
-    resolve_workers: int = 2
-    resolve_queue: int = 256
-    resolve_cache: int = 4096
+    resolve_names: bool = setting(
+        False, "RESOLVE_NAMES", "bool",
+        "look up the remote addresses' reverse-DNS names (system resolver, in the background, cached)",
+    )
+    resolve_workers: int = setting(
+        2, "RESOLVE_WORKERS", "int",
+        "reverse-DNS look-ups in flight at once (each holds a thread until its answer or time-out)",
+        low=1, high=64,
+    )
+    resolve_queue: int = setting(
+        256, "RESOLVE_QUEUE", "int",
+        "addresses waiting for a reverse-DNS look-up; beyond, they are asked for on a later tick",
+        low=1, high=1_000_000,
+    )
+    resolve_cache: int = setting(
+        4096, "RESOLVE_CACHE", "int",
+        "reverse-DNS names (and failures) remembered; the least recently asked for forgotten first",
+        low=1, high=10_000_000,
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+

@@ -8,8 +8,9 @@ state lives in memory and is mirrored to SQLite in `DATA_DIR`; see
 
 Public API (everything the web layer needs is exported here)::
 
-    config = AccountingConfig.from_env(os.environ)      # ValidationError(field, message)
-    config = config.updated({"cap_gb": 1000})           # CLI values on top, validated whole
+    config = AccountingConfig(cap_gb="1000")            # ValidationError naming every bad field
+    config = config.updated({"cap_gb": 1000})           # changes on top, validated whole
+    host_timezone(environ) -> str                        # TIMEZONE's default: the host's zone
     AccountingConfig.describe() -> list[dict]            # name, env, unit, description, live
     AccountingConfig.live_settings() -> frozenset[str]   # what update_settings may change
 
@@ -87,7 +88,7 @@ period_start, used, cap, percent, time.
 from trafficmon.state.accountant import Accountant, Clock, Subscriber
 from trafficmon.state.breakdown import OTHER
 from trafficmon.state.cap import LEVELS, CapCounts
-from trafficmon.state.config import DECIMAL_GB, AccountingConfig
+from trafficmon.state.config import DECIMAL_GB, AccountingConfig, host_timezone
 from trafficmon.state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
 from trafficmon.state.datadir import DataDirUnusable
 from trafficmon.state.history import MINUTE, DailyView
@@ -128,4 +129,5 @@ __all__ = [
     "check_data_dir",
     "counter_source",
     "data_dir_lock",
+    "host_timezone",
 ]

@@ -1,10 +1,13 @@
-"""The error the accounting layer raises for bad input, and the checks behind it.
+"""The checks behind the error the accounting layer raises for bad input.
 
 Settings, manual adjustments and imported documents are all checked before
 anything changes; when a value is wrong the caller gets the field it was in and
 a sentence saying what was wrong, so the web layer can answer with a 4xx that
 names the field instead of a stack trace. The checks take JSON-shaped values
 (what `json.loads` returns) and say which path inside the document failed.
+The error itself, `ValidationError`, is the settings table's
+(`trafficmon.settings`): a refused setting and a refused document field are
+answered alike.
 """
 
 from __future__ import annotations
@@ -15,22 +18,10 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from trafficmon.settings import ValidationError
+
 MAX_BYTES = 2**63 - 1
 """The largest byte count stored: SQLite's INTEGER range."""
-
-
-class ValidationError(ValueError):
-    """A value (setting, adjustment, imported document field) was refused.
-
-    `field` names where the value was (a setting name, an environment variable,
-    or a path into a JSON document such as ``daily[3].outbound``); `message`
-    says what was wrong with it. Nothing was changed when this is raised.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def require_int(

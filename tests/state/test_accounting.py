@@ -583,19 +583,18 @@ def test_counter_reader_failure_is_logged_once_and_survived(
     acc.stop()
 
 
-def test_from_env_reads_and_validates() -> None:
-    config = AccountingConfig.from_env(
-        {
-            "DATA_DIR": "/var/lib/trafficmon",
-            "TRAFFIC_CAP_GB": "1000",
-            "CAP_COUNTS": "Max",
-            "RESET_DAY": "31",
-            "RESET_HOUR": "6",
-            "TIMEZONE": "Europe/Berlin",
-            "INTERFACES": "eth0, wlan0,",
-            "FLUSH_INTERVAL": "2.5",
-            "COUNTER_BITS": "auto",
-        }
+def test_the_config_coerces_what_the_environment_gives_and_validates_itself() -> None:
+    """Strings (as the environment, flags or a file give them) and typed values alike, every problem named."""
+    config = AccountingConfig(
+        data_dir="/var/lib/trafficmon",
+        cap_gb="1000",
+        cap_counts="Max",
+        reset_day="31",
+        reset_hour=" 6",
+        timezone="Europe/Berlin",
+        interfaces="eth0, wlan0,",
+        flush_interval="2.5",
+        counter_bits="auto",
     )
     assert (config.cap_bytes, config.cap_counts.value, config.reset_day) == (10**12, "max", 31)
     assert (config.interfaces, config.flush_interval, config.data_dir) == (
@@ -603,25 +602,32 @@ def test_from_env_reads_and_validates() -> None:
         2.5,
         Path("/var/lib/trafficmon"),
     )
-    assert AccountingConfig.from_env({}).cap_bytes == 500 * GB
-    for env, field in [
-        ({"TRAFFIC_CAP_GB": "lots"}, "TRAFFIC_CAP_GB"),
-        ({"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB"),
-        ({"RESET_DAY": "0"}, "RESET_DAY"),
-        ({"RESET_HOUR": "24"}, "RESET_HOUR"),
-        ({"TIMEZONE": "Atlantis/Capital"}, "TIMEZONE"),
-        ({"CAP_COUNTS": "inbound"}, "CAP_COUNTS"),
-        ({"WARNING_PERCENT": "96"}, "CRITICAL_PERCENT"),
-        ({"FLUSH_INTERVAL": "0"}, "FLUSH_INTERVAL"),
-        ({"INTERFACES": "../../etc"}, "INTERFACES"),
-        ({"DAILY_RETENTION_DAYS": "30"}, "DAILY_RETENTION_DAYS"),
-        ({"PROJECTION_DAYS": "0"}, "PROJECTION_DAYS"),
-        ({"PROJECTION_DAYS": "400"}, "PROJECTION_DAYS"),
-        ({"PROJECTION_DAYS": "1.5"}, "PROJECTION_DAYS"),
+    assert AccountingConfig().cap_bytes == 500 * GB
+    for values, field in [
+        ({"cap_gb": "lots"}, "cap_gb"),
+        ({"cap_gb": -5}, "cap_gb"),
+        ({"cap_gb": 10**12}, "cap_gb"),
+        ({"reset_day": "0"}, "reset_day"),
+        ({"reset_day": "1_0"}, "reset_day"),
+        ({"reset_hour": 24}, "reset_hour"),
+        ({"reset_hour": True}, "reset_hour"),
+        ({"timezone": "Atlantis/Capital"}, "timezone"),
+        ({"cap_counts": "inbound"}, "cap_counts"),
+        ({"warning_percent": "96"}, "critical_percent"),
+        ({"flush_interval": "0"}, "flush_interval"),
+        ({"interfaces": "../../etc"}, "interfaces"),
+        ({"counter_bits": 48}, "counter_bits"),
+        ({"daily_retention_days": "30"}, "daily_retention_days"),
+        ({"projection_days": "0"}, "projection_days"),
+        ({"projection_days": "400"}, "projection_days"),
+        ({"projection_days": "1.5"}, "projection_days"),
     ]:
         with pytest.raises(ValidationError) as refused:
-            AccountingConfig.from_env(env)
+            AccountingConfig(**values)
         assert refused.value.field == field
+    with pytest.raises(ValidationError) as refused:
+        AccountingConfig(reset_day=0, reset_hour=-1, timezone="Nowhere", cap_gb=0)
+    assert [name for name, _ in refused.value.problems] == ["cap_gb", "reset_day", "reset_hour", "timezone"]
     names = {row["env"] for row in AccountingConfig.describe()}
     assert {
         "DATA_DIR",

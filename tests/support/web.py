@@ -18,7 +18,7 @@ from tests.support.peers import ROOT
 from tests.web.conftest import AUTH
 from tests.web.openapi_check import OpenApi
 from trafficmon.state import Accountant
-from trafficmon.web.config import ACCOUNTING_FLAGS, SETTINGS
+from trafficmon.web.config import options
 from trafficmon.web.keys import ACCOUNTANT_KEY
 
 
@@ -127,7 +127,7 @@ def read_to_end(sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
 
 
 def run_module(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {s.env for s in (*SETTINGS, *ACCOUNTING_FLAGS)}}
+    clean = {k: v for k, v in os.environ.items() if k not in {entry.env for _, entry in options()}}
     return subprocess.run(
         [sys.executable, "-m", "trafficmon", *args],
         cwd=ROOT,

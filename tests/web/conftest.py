@@ -10,7 +10,7 @@ import base64
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from trafficmon.capture import EngineConfig
 from trafficmon.state import Accountant, AccountingConfig
 from tests.state.fakes import FakeClock, FakeCounters, at
 from tests.web.fakes import FakeEngine, build_snapshot
@@ -96,8 +97,15 @@ def make_accountant(tmp_path: Path, clock: FakeClock, counters: FakeCounters) ->
 
 def build_app(engine: FakeEngine, accountant: Accountant, monotonic: Callable[[], float] = time.monotonic,
               **overrides: Any) -> web.Application:
-    """The real app around `engine` and `accountant`; keyword arguments override ServiceConfig fields."""
-    return create_app(replace(ServiceConfig(), **overrides), engine, CREDENTIALS, accountant, monotonic=monotonic)
+    """The real app around `engine` and `accountant`; keyword arguments override ServiceConfig fields.
+
+    Names of `EngineConfig` fields (`update_interval`) override the service's engine settings.
+    """
+    base = ServiceConfig()
+    engine_names = {f.name for f in fields(EngineConfig)}
+    tuned = replace(base.engine, **{k: overrides.pop(k) for k in list(overrides) if k in engine_names})
+    config = replace(base, engine=tuned, **overrides)
+    return create_app(config, engine, CREDENTIALS, accountant, monotonic=monotonic)
 
 
 @pytest.fixture

@@ -25,13 +25,13 @@ from tests.web.conftest import basic
 from tests.web.fakes import FakeEngine, build_snapshot
 from tests.support.web import run_module
 from trafficmon.web.cli import main
-from trafficmon.web.config import ACCOUNTING_FLAGS, SETTINGS
+from trafficmon.web.config import options
 from trafficmon.web.security.credentials import PASSWORD_FILE, TOKEN_FILE
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for setting in (*SETTINGS, *ACCOUNTING_FLAGS):
+    for _, setting in options():
         monkeypatch.delenv(setting.env, raising=False)
 
 

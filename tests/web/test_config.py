@@ -11,14 +11,11 @@ from tests.support.web import run_module
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.state import AccountingConfig, CapCounts
-from trafficmon.web.config import (
-    ACCOUNTING_FLAGS,
-    SETTINGS,
-    ConfigError,
-    ServiceConfig,
-    boolean,
-    load_config,
-)
+from trafficmon.settings import ValidationError, table
+from trafficmon.web.config import ConfigError, ServiceConfig, load_config, options, reference
+
+SERVICE_AND_ENGINE = [entry for section, entry in options() if section != "accounting"]
+ACCOUNTING = [entry for section, entry in options() if section == "accounting"]
 
 
 
@@ -88,12 +85,13 @@ def test_every_setting_from_environment_and_flag() -> None:
         "RESOLVE_CACHE": "500",
         "METRICS_TOP_PROCESSES": "0",
     }
-    assert {s.env for s in SETTINGS} == set(env), "the test must cover every setting"
+    assert {s.env for s in SERVICE_AND_ENGINE} == set(env), "the test must cover every setting"
     from_env = load_config([], env)
     args = []
-    for setting in SETTINGS:
-        if setting.is_bool:
-            args.append(setting.flag if boolean(env[setting.env]) else "--no-" + setting.flag.removeprefix("--"))
+    for setting in SERVICE_AND_ENGINE:
+        if setting.kind == "bool":
+            on = env[setting.env].lower() in ("yes", "1", "on", "true")
+            args.append(setting.flag if on else "--no-" + setting.flag.removeprefix("--"))
         else:
             args.append(f"{setting.flag}={env[setting.env]}")
     assert load_config(args, {}) == from_env
@@ -151,10 +149,10 @@ def test_every_accounting_setting_from_environment_and_flag() -> None:
         "MAX_TRACKED_PROCESSES": "50",
         "ARCHIVE_TOP": "5",
     }
-    assert {f.env for f in ACCOUNTING_FLAGS} == set(env), "the test must cover every accounting setting"
+    assert {f.env for f in ACCOUNTING} == set(env), "the test must cover every accounting setting"
     assert {row["env"] for row in AccountingConfig.describe()} == set(env) | {"INTERFACES"}
     from_env = load_config([], env).accounting
-    assert load_config([f"{f.flag}={env[f.env]}" for f in ACCOUNTING_FLAGS], {}).accounting == from_env
+    assert load_config([f"{f.flag}={env[f.env]}" for f in ACCOUNTING], {}).accounting == from_env
     assert from_env == AccountingConfig(
         data_dir=Path("/var/lib/trafficmon"),
         cap_gb=1000.0,
@@ -218,7 +216,7 @@ def test_auth_none_is_refused_elsewhere_naming_both_settings(host: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config([], {"AUTH": "none", "HOST": host})
     assert str(caught.value) == (
-        f"AUTH=none is accepted only when HOST is a loopback address (127.0.0.1, ::1 or localhost), "
+        f"AUTH='none': is accepted only when HOST is a loopback address (127.0.0.1, ::1 or localhost), "
         f"not {host}: anyone who reaches it could read and change the state"
     )
 
@@ -249,44 +247,47 @@ def test_bad_api_tokens_exit_2_with_one_line() -> None:
 def test_auth_none_off_loopback_exits_2_with_one_line() -> None:
     result = run_module("--auth", "none", "--host", "0.0.0.0")
     assert result.returncode == 2
-    assert result.stderr.startswith("trafficmon: AUTH=none is accepted only when HOST is a loopback address")
+    assert result.stderr.startswith("trafficmon: --auth='none': is accepted only when HOST is a loopback address")
     assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        (["--port", "0x50"], {}, "--port='0x50': expected a whole number between 0 and 65535"),
-        ([], {"PORT": "70000"}, "PORT='70000': must be between 0 and 65535"),
-        ([], {"UPDATE_INTERVAL": "0"}, "UPDATE_INTERVAL='0': must be at least 0.05 and at most 3600"),
-        ([], {"UPDATE_INTERVAL": "nan"}, "UPDATE_INTERVAL='nan': expected a finite number"),
+        (["--port", "0x50"], {}, "--port='0x50': must be a whole number from 0 to 65535, got '0x50'"),
+        ([], {"PORT": "70000"}, "PORT='70000': must be from 0 to 65535, got 70000"),
+        ([], {"PORT": "8_080"}, "PORT='8_080': must be a whole number from 0 to 65535"),
+        ([], {"RESET_DAY": "1_0"}, "RESET_DAY='1_0': must be a whole number from 1 to 31"),
+        ([], {"LINGER": "1_0"}, "LINGER='1_0': must be a number from 0 to 86400"),
+        ([], {"UPDATE_INTERVAL": "0"}, "UPDATE_INTERVAL='0': must be from 0.05 to 3600, got 0"),
+        ([], {"UPDATE_INTERVAL": "nan"}, "UPDATE_INTERVAL='nan': must be a number from 0.05 to 3600"),
         ([], {"HOST": "bad host!"}, "HOST='bad host!': expected an IP address or a host name"),
         ([], {"CORS_ORIGINS": "*"}, "CORS_ORIGINS='*': '*' is not allowed with authentication"),
         ([], {"CORS_ORIGINS": "example.org"}, "'example.org' is not an origin like https://example.org:8443"),
         ([], {"CORS_ORIGINS": "https://x.org/app"}, "'https://x.org/app' must be scheme://host[:port] only"),
         ([], {"MONITOR_USER": "a:b"}, "MONITOR_USER='a:b': must be non-empty, without ':'"),
-        ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': expected one of 1/0"),
-        ([], {"AUTH": "token"}, "AUTH='token': expected basic (basic auth and API tokens) or none"),
+        ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': must be one of 1/0"),
+        ([], {"AUTH": "token"}, "AUTH='token': must be one of basic, none, got 'token'"),
         ([], {"MONITOR_PASS": "a\tb"}, "MONITOR_PASS (not shown): must not contain control characters"),
         ([], {"TRAFFIC_CAP_GB": "0"}, "TRAFFIC_CAP_GB='0': must be greater than 0, got 0"),
         ([], {"TRAFFIC_CAP_GB": "-5"}, "TRAFFIC_CAP_GB='-5': must be greater than 0, got -5"),
-        (["--traffic-cap-gb", "lots"], {}, "--traffic-cap-gb='lots': must be a number, got 'lots'"),
-        (["--reset-day", "32"], {}, "--reset-day='32': must be between 1 and 31, got 32"),
+        (["--traffic-cap-gb", "lots"], {}, "--traffic-cap-gb='lots': must be a number greater than 0, got 'lots'"),
+        (["--reset-day", "32"], {}, "--reset-day='32': must be from 1 to 31, got 32"),
         ([], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE='Mars/Olympus': is not a known IANA time zone name"),
         ([], {"CAP_COUNTS": "most"}, "CAP_COUNTS='most': must be one of outbound, both, max"),
-        (["--warning-percent", "97"], {}, "--critical-percent: must be above warning_percent (97), got 95"),
+        (["--warning-percent", "97"], {}, "CRITICAL_PERCENT: must be above warning_percent (97), got 95"),
         ([], {"WARNING_PERCENT": "97"}, "CRITICAL_PERCENT: must be above warning_percent (97), got 95"),
         ([], {"DAILY_RETENTION_DAYS": "30"}, "DAILY_RETENTION_DAYS='30': must be at least 400, got 30"),
         ([], {"INTERFACES": "eth0,a/b"}, "INTERFACES='eth0,a/b': 'a/b' is not an interface name"),
         ([], {"INTERFACES": "averyveryverylongname"}, "is not an interface name"),
-        ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be between 64 and 65535"),
-        ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': expected DEBUG, INFO, WARNING or ERROR"),
-        ([], {"WS_QUEUE": "0"}, "WS_QUEUE='0': must be between 1 and 10000"),
-        (["--resolve-workers", "0"], {}, "--resolve-workers='0': must be between 1 and 64"),
+        ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be from 64 to 65535, got 10"),
+        ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': must be one of DEBUG, INFO, WARNING, ERROR"),
+        ([], {"WS_QUEUE": "0"}, "WS_QUEUE='0': must be from 1 to 10000, got 0"),
+        (["--resolve-workers", "0"], {}, "--resolve-workers='0': must be from 1 to 64, got 0"),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
         (["--port"], {}, "argument --port: expected one argument"),
         ([], {"WS_SEND_TIMEOUT": "1", "UPDATE_INTERVAL": "2"},
-         "WS_SEND_TIMEOUT (1) must be at least UPDATE_INTERVAL (2)"),
+         "WS_SEND_TIMEOUT='1': must be at least UPDATE_INTERVAL (2)"),
     ],
 )
 def test_bad_values(argv: list[str], env: dict[str, str], message: str) -> None:
@@ -312,13 +313,13 @@ def test_bad_flag_exits_2_with_one_line() -> None:
     result = run_module("--port", "0x50")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == "trafficmon: --port='0x50': expected a whole number between 0 and 65535\n"
+    assert result.stderr == "trafficmon: --port='0x50': must be a whole number from 0 to 65535, got '0x50'\n"
 
 
 def test_bad_environment_exits_2_with_one_line() -> None:
     result = run_module(UPDATE_INTERVAL="fast")
     assert result.returncode == 2
-    assert result.stderr == "trafficmon: UPDATE_INTERVAL='fast': expected a number\n"
+    assert result.stderr == "trafficmon: UPDATE_INTERVAL='fast': must be a number from 0.05 to 3600, got 'fast'\n"
 
 
 def test_bad_accounting_values_exit_2_on_one_line_before_anything_starts(tmp_path: Path) -> None:
@@ -326,8 +327,8 @@ def test_bad_accounting_values_exit_2_on_one_line_before_anything_starts(tmp_pat
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "trafficmon: TIMEZONE='Nowhere/Land': is not a known IANA time zone name: 'Nowhere/Land'; "
-        "--reset-day='0': must be between 1 and 31, got 0\n"
+        "trafficmon: --reset-day='0': must be from 1 to 31, got 0; "
+        "TIMEZONE='Nowhere/Land': is not a known IANA time zone name: 'Nowhere/Land'\n"
     )
     assert not (tmp_path / "data").exists()
 
@@ -336,7 +337,30 @@ def test_help_names_every_environment_variable() -> None:
     result = run_module("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for setting in (*SETTINGS, *ACCOUNTING_FLAGS):
+    for _, setting in options():
         assert f"{setting.flag}" in text
         assert f"[env {setting.env}, default" in text
     assert "[env TRAFFIC_CAP_GB, default 500.0 GB]" in text
+
+
+def test_the_readme_reference_is_the_settings_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    begin, end = "<!-- settings reference: begin -->\n", "<!-- settings reference: end -->"
+    block = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert block == reference(), "the README's configuration reference is stale: run make reference"
+    for _, entry in options():
+        assert f"| `{entry.env}` | `{entry.flag}` |" in block
+
+
+def test_every_setting_is_checked_by_its_own_type_when_built_in_code() -> None:
+    """The table's rules hold for a configuration built in code, not only for one read from the environment."""
+    with pytest.raises(ValidationError) as refused:
+        EngineConfig(update_interval=0, snaplen="1_0", interfaces=("eth0", "a/b"))
+    assert [name for name, _ in refused.value.problems] == ["interfaces", "update_interval", "snaplen"]
+    with pytest.raises(ValidationError) as refused:
+        ServiceConfig(port=70_000, auth="token", ws_queue=True)
+    assert [name for name, _ in refused.value.problems] == ["port", "auth", "ws_queue"]
+    with pytest.raises(ValidationError) as refused:
+        ServiceConfig(engine=EngineConfig(update_interval=20))
+    assert refused.value.field == "ws_send_timeout"
+    assert {entry.name for entry in table(ServiceConfig)} >= {"host", "port", "auth"}

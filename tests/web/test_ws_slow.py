@@ -110,7 +110,7 @@ async def test_slow_client_is_dropped_while_twenty_others_stay_on_time(
 
 
 async def test_slow_client_reading_again_gets_close_code_1013(make_client: MakeClient, engine: FakeEngine) -> None:
-    client = await make_client(ws_send_timeout=0.5, ws_queue=QUEUE, ws_sndbuf=SNDBUF)
+    client = await make_client(ws_send_timeout=0.5, update_interval=0.5, ws_queue=QUEUE, ws_sndbuf=SNDBUF)
     hub = client.server.app[HUB_KEY]
     stalled = await asyncio.to_thread(open_stalled_socket, client.host, client.port)
     engine.run(lambda seq: build_snapshot(seq=seq + 1, extra=BULK), interval=0.05, count=200)

@@ -9,7 +9,9 @@ ahead of them (`web.routes.negotiated`).
 The dashboard pages are templates filled in by their scripts from the API and
 the WebSocket; each page gets, in its `data-settings`, the few settings its
 scripts need to draw honestly (tick interval, history lengths, the speed
-windows, the bound on connections per message).
+windows, the bound on connections per message); /config also gets the rules
+of the settings its form changes, from the settings table, which its script
+checks by (`trafficmon.settings.client_rules`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
+from trafficmon.settings import client_rules, table
+from trafficmon.state import AccountingConfig
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
 from trafficmon.web.openapi import describe
 from trafficmon.web.parsing.queries import MAX_PID
@@ -139,7 +143,8 @@ async def months_page(request: web.Request) -> web.Response:
 @routes.get("/config", name="config_page")
 async def config_page(request: web.Request) -> web.Response:
     """The settings page; after a form post without JavaScript, with its result (`web.routes.adjust_form`)."""
-    context = {**page_context(request, "config"), "adjust": page_result(request)}
+    rules = client_rules(entry for entry in table(AccountingConfig) if entry.live)
+    context = {**page_context(request, "config", rules=rules), "adjust": page_result(request)}
     return aiohttp_jinja2.render_template("config.html", request, context)
 
 

@@ -2,8 +2,9 @@
 // (GET/PUT /api/settings), the manual offset (POST /adjust) and its audit
 // trail (GET /api/audit).
 //
-// Values are checked here first so most mistakes are caught before a request,
-// and the server checks them again: its refusal ({"error": "field: message",
+// Values are checked here first, by the rules the server sends with the page
+// (its settings table: no rule is copied here), so most mistakes are caught
+// before a request, and the server checks them again: its refusal ({"error": "field: message",
 // "field": "field"}) is shown beside the field it names. Requests are
 // same-origin fetches with a JSON body, which the server's CSRF rule accepts
 // and a cross-site page cannot send with the user's credentials.
@@ -15,9 +16,7 @@
 
 (function () {
   const TM = window.TM;
-  const CAP_COUNTS = ["outbound", "both", "max"];
   const NOTE_CHARS = 500;
-  const TEXT_SETTINGS = ["cap_counts", "timezone"];
   // The server names the amount by its unit; the form has one field for both.
   const SERVER_FIELDS = { bytes: "amount", gb: "amount" };
 
@@ -36,32 +35,44 @@
     }
   }
 
+  // The server's rule for each setting this form changes, from its settings table
+  // (trafficmon.settings.client_rules): kind, bounds, choices and the setting it must be above.
+  const RULES = Object.fromEntries(TM.settings.rules.map((rule) => [rule.name, rule]));
+
+  function range(rule) {
+    if (rule.low !== null && rule.high !== null) return " from " + rule.low + " to " + rule.high;
+    if (rule.low !== null) return rule.low_open ? " above " + rule.low : " of at least " + rule.low;
+    if (rule.high !== null) return " of at most " + rule.high;
+    return "";
+  }
+
+  // What is wrong with one setting's value in the form, or null.
+  function checkSetting(rule, values) {
+    const raw = values[rule.name].trim();
+    if (rule.choices.length) return rule.choices.includes(raw) ? null : "Choose one of " + rule.choices.join(", ") + ".";
+    if (rule.kind === "zone") {
+      if (!raw) return "Enter a time zone, such as UTC or Europe/Berlin.";
+      return validTimeZone(raw) ? null : "Not a time zone this browser knows: use an IANA name such as Europe/Berlin.";
+    }
+    const value = number(raw);
+    const what = (rule.kind === "int" ? "A whole number" : "A number") + range(rule) + ".";
+    if (!Number.isFinite(value) || (rule.kind === "int" && !Number.isInteger(value))) return what;
+    if (rule.low !== null && (rule.low_open ? value <= rule.low : value < rule.low)) return what;
+    if (rule.high !== null && value > rule.high) return what;
+    const other = rule.above === null ? NaN : number(values[rule.above]);
+    if (Number.isFinite(other) && value <= other) {
+      const noun = settingsForm.querySelector('[data-field-name="' + rule.above + '"]').dataset.noun;
+      return "Must be above " + noun + " (" + other + " " + RULES[rule.above].unit + ").";
+    }
+    return null;
+  }
+
   function validateSettings(values) {
     const errors = {};
-    const cap = number(values.cap_gb);
-    if (!Number.isFinite(cap) || cap <= 0) errors.cap_gb = "Enter the cap in GB, a number above 0.";
-    if (!CAP_COUNTS.includes(values.cap_counts)) errors.cap_counts = "Choose what counts toward the cap.";
-    const levels = [
-      ["warning_percent", "the warning level"],
-      ["critical_percent", "the critical level"],
-      ["exceeded_percent", "the exceeded level"],
-    ];
-    let previous = null;
-    for (const [name, what] of levels) {
-      const value = number(values[name]);
-      if (!Number.isFinite(value) || value <= 0) errors[name] = "Enter " + what + " as a percentage above 0.";
-      else if (previous !== null && Number.isFinite(previous[1]) && value <= previous[1]) {
-        errors[name] = "Must be above " + previous[0] + " (" + previous[1] + " %).";
-      }
-      previous = [what, value];
+    for (const rule of Object.values(RULES)) {
+      const problem = checkSetting(rule, values);
+      if (problem) errors[rule.name] = problem;
     }
-    const day = number(values.reset_day);
-    if (!Number.isInteger(day) || day < 1 || day > 31) errors.reset_day = "A whole number from 1 to 31.";
-    const hour = number(values.reset_hour);
-    if (!Number.isInteger(hour) || hour < 0 || hour > 23) errors.reset_hour = "A whole number from 0 to 23.";
-    const zone = values.timezone.trim();
-    if (!zone) errors.timezone = "Enter a time zone, such as UTC or Europe/Berlin.";
-    else if (!validTimeZone(zone)) errors.timezone = "Not a time zone this browser knows: use an IANA name such as Europe/Berlin.";
     return errors;
   }
 
@@ -153,7 +164,7 @@
     }
     const changes = {};
     for (const [name, raw] of Object.entries(values)) {
-      const value = TEXT_SETTINGS.includes(name) ? raw.trim() : Number(raw);
+      const value = RULES[name].kind === "int" || RULES[name].kind === "float" ? Number(raw) : raw.trim();
       if (value !== loaded[name]) changes[name] = value;
     }
     if (!Object.keys(changes).length) {
