@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.flows import format_ip
@@ -42,6 +43,15 @@ def system_lookup(address: str) -> str | None:
     except (OSError, UnicodeError):
         return None
     return None if host == address else host
+
+
+@dataclass(frozen=True, slots=True)
+class NameCounts:
+    """How full the bounds are: names (and failures) cached, addresses queued, and asked (queued or in flight)."""
+
+    cached: int
+    queued: int
+    asked: int
 
 
 class Names:
@@ -103,6 +113,16 @@ class Names:
                 self._pending.append(ip)
                 self._changed.notify()
             return None if entry is None else entry[0]
+
+    def knows(self, ip: bytes) -> bool:
+        """Whether a look-up of `ip` has ended (a name or none is cached), however long ago."""
+        with self._changed:
+            return ip in self._cache
+
+    def counts(self) -> NameCounts:
+        """How much of each bound is in use now."""
+        with self._changed:
+            return NameCounts(len(self._cache), len(self._pending), len(self._asked))
 
     def _work(self) -> None:
         while True:

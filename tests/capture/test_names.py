@@ -124,7 +124,7 @@ def test_failures_are_retried_only_after_their_ttl(started: list[Names]) -> None
     lookup = Recorder()
     names = make(started, lookup, clock=clock)
     names.name(ip(2))
-    eventually(lambda: len(lookup.calls) == 1 and names.name(ip(2)) is None and not names._asked)
+    eventually(lambda: len(lookup.calls) == 1 and names.name(ip(2)) is None and names.counts().asked == 0)
     clock.now += FAILURE_TTL - 1
     names.name(ip(2))
     time.sleep(0.05)
@@ -157,7 +157,7 @@ def test_a_lookup_that_raises_counts_as_no_name(started: list[Names]) -> None:
 
     names = make(started, lookup, workers=1)
     names.name(ip(4))
-    eventually(lambda: ip(4) in names._cache)
+    eventually(lambda: names.knows(ip(4)))
     assert names.name(ip(4)) is None
     names.name(ip(5))
     eventually(lambda: names.name(ip(5)) == "e.example")  # the one worker survived
@@ -171,7 +171,7 @@ def test_the_queue_is_bounded_and_what_did_not_fit_is_asked_again(started: list[
     eventually(lambda: len(lookup.calls) == 1)  # the one worker is busy with it
     for n in range(2, 11):
         names.name(ip(n))
-    assert len(names._pending) == 3
+    assert names.counts().queued == 3
     lookup.release.set()
     eventually(lambda: len(lookup.calls) == 4)
     time.sleep(0.05)
@@ -191,7 +191,7 @@ def test_the_cache_is_bounded_least_recently_asked_first(started: list[Names]) -
     names.name(ip(1))  # 1 is now the more recently asked
     names.name(ip(3))
     eventually(lambda: names.name(ip(3)) == "h3.example")
-    assert len(names._cache) == 2
+    assert names.counts().cached == 2
     assert names.name(ip(1)) == "h1.example"
     assert names.name(ip(2)) is None, "2 was forgotten"
     eventually(lambda: lookup.calls.count("198.18.0.2") == 2)
@@ -206,7 +206,7 @@ def test_stop_returns_while_a_lookup_hangs(started: list[Names]) -> None:
     t0 = time.monotonic()
     names.stop(timeout=0.2)
     assert time.monotonic() - t0 < 0.5
-    assert names.name(ip(7)) is None and not names._pending, "nothing is queued after stop"
+    assert names.name(ip(7)) is None and names.counts().queued == 0, "nothing is queued after stop"
     lookup.release.set()
 
 
