@@ -36,18 +36,18 @@ Public API (everything the web layer needs is exported here)::
                                    # breakdown_coverage, breakdown {kernel_outbound,
                                    # captured_outbound, attributed_outbound, unknown_outbound,
                                    # explained, captured_share})
-    acc.daily(days: int | None = None) -> list[dict]     # date, outbound, inbound, total, counted
+    acc.daily(days: int | None = None) -> list[DayRow]   # date, outbound, inbound, total, counted
     acc.daily_view(days: int | None = None) -> DailyView # rows (daily()), shown and period
                                    # (DateSpan: first, last, dates()), today: local dates
-    acc.months() -> list[dict]     # current period first, then closed ones newest first:
-                                   # start, end, current, outbound, inbound, offset, counted,
-                                   # cap_counts, cap_bytes, cap_gb, used_percent,
-                                   # peak_day {date, outbound, inbound, counted} | None,
-                                   # processes, hosts (top lists)
-    acc.processes(by: "name"|"cmdline" = "name", limit: int | None = None) -> list[dict]
-                                   # name[, cmdline], bytes_sent, bytes_received, bytes_total
-    acc.hosts(limit: int = 20) -> list[dict]           # host, bytes_sent, bytes_received, ...
-    acc.unknown() -> list[dict]                        # transport, bytes_sent, ...
+    acc.months() -> list[MonthView]  # current period first, then closed ones newest first:
+                                   # start, end (datetimes), current, outbound, inbound, offset,
+                                   # counted, cap_counts, cap_bytes, cap_gb, used_percent,
+                                   # peak_day (DayRow) | None, processes, hosts (top lists)
+    acc.processes(by: "name"|"cmdline" = "name", limit: int | None = None) -> list[UsageRow]
+                                   # kind, key (the name), detail (cmdline), sent, received,
+                                   # total; to_dict(): name[, cmdline], bytes_sent, ...
+    acc.hosts(limit: int = 20) -> list[UsageRow]       # key: the remote address (JSON host)
+    acc.unknown() -> list[UsageRow]                    # key: the transport
     acc.history(seconds: float | None = None) -> list[dict]
                                    # per minute: timestamp (epoch s), upload, download (B/s),
                                    # bytes_sent, bytes_received
@@ -55,7 +55,7 @@ Public API (everything the web layer needs is exported here)::
                                    # old_offset, new_offset, old_counted, new_counted, note;
                                    # to_dict(): the same, instants ISO 8601, amount as bytes
     acc.events() -> list[ThresholdEvent]  # threshold events fired so far
-    acc.settings() -> dict         # settings in force
+    acc.settings() -> AccountingConfig  # settings in force; to_dict() is their JSON
     acc.status() -> StatusView     # running, persistent, database (Path), last_flush, unsaved_since,
                                    # counting_since (datetimes), flush_error, moved_aside,
                                    # counter_error, interfaces, counter_events; .to_dict() as JSON
@@ -63,7 +63,7 @@ Public API (everything the web layer needs is exported here)::
 
     # changes, in memory at once, persisted by the background thread:
     acc.adjust(mode: "set"|"add", amount: int, note: str = "") -> Adjustment  # the audit entry
-    acc.update_settings(changes: Mapping[str, Any]) -> dict              # settings()
+    acc.update_settings(changes: Mapping[str, Any]) -> AccountingConfig  # settings()
     acc.import_state(doc) -> PeriodView                                  # period()
     acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
 
@@ -91,13 +91,13 @@ from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import DECIMAL_GB, AccountingConfig, host_timezone
 from trafficmon.state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
 from trafficmon.state.datadir import DataDirUnusable
-from trafficmon.state.history import MINUTE, DailyView
+from trafficmon.state.history import MINUTE
 from trafficmon.state.lock import DataDirBusy, data_dir_lock
 from trafficmon.state.namespace_counters import counter_source
 from trafficmon.state.periods import DateSpan
 from trafficmon.state.projection import Outlook
-from trafficmon.state.reads import Adjustment, PeriodView, StatusView
-from trafficmon.state.records import ThresholdEvent
+from trafficmon.state.reads import Adjustment, DailyView, DayRow, MonthView, PeriodView, StatusView
+from trafficmon.state.records import ThresholdEvent, UsageRow
 from trafficmon.state.store import NotSaved, check_data_dir
 from trafficmon.state.validation import ValidationError
 
@@ -117,7 +117,9 @@ __all__ = [
     "DataDirBusy",
     "DataDirUnusable",
     "DateSpan",
+    "DayRow",
     "InterfaceCounters",
+    "MonthView",
     "NotSaved",
     "Outlook",
     "PeriodView",
@@ -125,6 +127,7 @@ __all__ = [
     "Subscriber",
     "SystemCounters",
     "ThresholdEvent",
+    "UsageRow",
     "ValidationError",
     "check_data_dir",
     "counter_source",

@@ -40,14 +40,13 @@ from trafficmon.state.config import AccountingConfig
 from trafficmon.state.counters import CounterReading, CounterSource, SystemCounters
 from trafficmon.state.batches import adjustment_batch, settings_batch, store_meta, take_batch
 from trafficmon.state.document import export_document, parse_document
-from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import SECONDS_PER_HOUR, Clock, Ledger
 from trafficmon.state.flushing import StoreWriter
-from trafficmon.state.reads import Adjustment, PeriodView, StatusView
-from trafficmon.state.records import ThresholdEvent
+from trafficmon.state.reads import Adjustment, DailyView, DayRow, MonthView, PeriodView, StatusView
+from trafficmon.state.records import ThresholdEvent, UsageRow
 from trafficmon.state.store import FlushBatch, Store
 from trafficmon.state.validation import ValidationError, require_choice, require_int, require_number
-from trafficmon.state.views import daily_view, months_json, period_view, status_view
+from trafficmon.state.views import daily_view, months_view, period_view, status_view
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,7 @@ class Accountant:
         *,
         clock: Clock = time.time,
         counters: CounterSource | None = None,
+        sql_trace: Callable[[str], None] | None = None,
     ) -> None:
         self._clock = clock
         self._counters = counters if counters is not None else SystemCounters(config.interfaces)
@@ -77,7 +77,7 @@ class Accountant:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._writer = StoreWriter(
-            clock, everything=self._everything, unsaved=self._unsaved, iso=self._ledger.iso
+            clock, everything=self._everything, unsaved=self._unsaved, iso=self._ledger.iso, sql_trace=sql_trace
         )
         self._subscribers: list[Subscriber] = []
         self._reading_error: str | None = None
@@ -241,7 +241,7 @@ class Accountant:
         )
         return result
 
-    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def update_settings(self, changes: Mapping[str, Any]) -> AccountingConfig:
         """Change live settings (validated as a whole), persist and apply them; returns settings().
 
         Only the settings `AccountingConfig.live_settings()` names can change
@@ -254,10 +254,10 @@ class Accountant:
             self._writer.save(batch, "the settings change")
             with self._lock:
                 self._ledger.apply_settings(config, overrides, self._clock())
-                settings = config.to_dict()
-        log.info("settings changed: %s", ", ".join(f"{k}={settings[k]!r}" for k in changes))
+        shown = config.to_dict()
+        log.info("settings changed: %s", ", ".join(f"{k}={shown[k]!r}" for k in changes))
         self._wake.set()
-        return settings
+        return config
 
     def import_state(self, doc: Any) -> PeriodView:
         """Replace the whole traffic state with an exported document; returns period().
@@ -287,7 +287,7 @@ class Accountant:
         with self._lock:
             return period_view(self._ledger, self._clock())
 
-    def daily(self, days: int | None = None) -> list[dict[str, Any]]:
+    def daily(self, days: int | None = None) -> list[DayRow]:
         """Daily totals of the last `days` days up to today (default: the current period's days)."""
         return self.daily_view(days).rows
 
@@ -299,12 +299,12 @@ class Accountant:
         with self._lock:
             return daily_view(self._ledger, self._clock(), days)
 
-    def months(self) -> list[dict[str, Any]]:
+    def months(self) -> list[MonthView]:
         """The current period, then every closed period, newest first."""
         with self._lock:
-            return months_json(self._ledger)
+            return months_view(self._ledger)
 
-    def processes(self, by: str = "name", limit: int | None = None) -> list[dict[str, Any]]:
+    def processes(self, by: str = "name", limit: int | None = None) -> list[UsageRow]:
         """The current period's totals per process name (or per name and command line)."""
         require_choice(by, "by", ("name", "cmdline"))
         if limit is not None:
@@ -312,13 +312,13 @@ class Accountant:
         with self._lock:
             return self._ledger.breakdown.listing("process" if by == "name" else "cmdline", limit)
 
-    def hosts(self, limit: int = DEFAULT_TOP_HOSTS) -> list[dict[str, Any]]:
+    def hosts(self, limit: int = DEFAULT_TOP_HOSTS) -> list[UsageRow]:
         """The current period's top talkers: totals per remote address, largest sender first."""
         require_int(limit, "limit", minimum=1)
         with self._lock:
             return self._ledger.breakdown.listing("host", limit)
 
-    def unknown(self) -> list[dict[str, Any]]:
+    def unknown(self) -> list[UsageRow]:
         """The current period's bytes no process was found for, per transport."""
         with self._lock:
             return self._ledger.breakdown.listing("unknown")
@@ -344,15 +344,16 @@ class Accountant:
         with self._lock:
             return list(self._ledger.events)
 
-    def settings(self) -> dict[str, Any]:
-        """The settings in force (startup configuration plus run-time changes)."""
+    def settings(self) -> AccountingConfig:
+        """The settings in force (startup configuration plus run-time changes); `to_dict()` is their JSON."""
         with self._lock:
-            return self._ledger.config.to_dict()
+            return self._ledger.config
 
     def export_state(self) -> dict[str, Any]:
         """The whole traffic state as one JSON-ready document (see `state.document`)."""
         with self._lock:
             now = self._clock()
+            self._ledger.minutes.prune(now)  # what the next flush drops is not exported either
             snapshot = self._ledger.snapshot()
             config = self._ledger.config
         return export_document(snapshot, zone=config.zone, zone_name=config.timezone, now=now)

@@ -15,12 +15,12 @@ folded into one "(other)" entry, which keeps every total exact.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from trafficmon.capture.model import Usage
-from trafficmon.state.records import UsageRow
+from trafficmon.state.records import USAGE_LABELS, UsageRow
 
 OTHER = "(other)"
 """Key of the entry the smallest entries of a full tally are folded into."""
@@ -32,7 +32,6 @@ CMDLINE_CHARS = 512
 """Command lines are kept to this length: they can be megabytes, and the head names the job."""
 
 KINDS = ("process", "cmdline", "host", "unknown")
-_LABELS = {"process": "name", "cmdline": "name", "host": "host", "unknown": "transport"}
 
 Key = tuple[str, str]
 
@@ -165,25 +164,25 @@ class Breakdown:
         captured, attributed, unknown = self._marked
         return Coverage(kernel=kernel_outbound, captured=captured, attributed=attributed, unknown=unknown)
 
-    def listing(
-        self, kind: str, limit: int | None = None, *, exact: bool = False
-    ) -> list[dict[str, Any]]:
-        """One tally as JSON rows, largest sender first.
+    def listing(self, kind: str, limit: int | None = None) -> list[UsageRow]:
+        """One tally, largest sender first.
 
         Unknown buckets can dip below zero when bytes counted in an earlier
-        period move to a process found in this one; they are shown as zero
-        unless `exact` (for export) asks for the stored figures.
+        period move to a process found in this one; they are shown as zero.
         """
         rows = []
         for (key, detail), (sent, received) in self._tallies[kind].ranked(limit):
-            if kind == "unknown" and not exact:
+            if kind == "unknown":
                 sent, received = max(0, sent), max(0, received)
-            rows.append(_row(kind, key, detail, sent, received))
+            rows.append(UsageRow(kind, key, detail, sent, received))
         return rows
 
     def summary(self, top: int) -> dict[str, list[dict[str, Any]]]:
-        """The largest `top` entries of each tally (every unknown bucket), for the archive."""
-        return {kind: self.listing(kind, None if kind == "unknown" else top) for kind in KINDS}
+        """The largest `top` entries of each tally (every unknown bucket) as JSON rows, for the archive."""
+        return {
+            kind: [row.to_dict() for row in self.listing(kind, None if kind == "unknown" else top)]
+            for kind in KINDS
+        }
 
     def rows(self) -> list[UsageRow]:
         """Every entry, for a full write of the store."""
@@ -228,25 +227,6 @@ class Breakdown:
         return breakdown
 
 
-def _row(kind: str, key: str, detail: str, sent: int, received: int) -> dict[str, Any]:
-    row: dict[str, Any] = {_LABELS[kind]: key}
-    if kind == "cmdline":
-        row["cmdline"] = detail
-    row.update(bytes_sent=sent, bytes_received=received, bytes_total=sent + received)
-    return row
-
-
-def row_to_json(row: UsageRow) -> dict[str, Any]:
-    """A stored entry as the JSON row `listing` makes."""
-    return _row(row.kind, row.key, row.detail, row.sent, row.received)
-
-
-def row_from_json(kind: str, row: Mapping[str, Any]) -> UsageRow:
-    """The stored form of a JSON row made by `listing` (already validated)."""
-    detail = row["cmdline"] if kind == "cmdline" else ""
-    return UsageRow(kind, row[_LABELS[kind]], detail, row["bytes_sent"], row["bytes_received"])
-
-
 def row_labels(kind: str) -> tuple[str, ...]:
     """The string fields of a JSON row of `kind` (the byte counts aside)."""
-    return (_LABELS[kind], "cmdline") if kind == "cmdline" else (_LABELS[kind],)
+    return (USAGE_LABELS[kind], "cmdline") if kind == "cmdline" else (USAGE_LABELS[kind],)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from trafficmon.state.breakdown import KINDS, row_from_json, row_labels, row_to_json
+from trafficmon.state.breakdown import KINDS, row_labels
 from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import AccountingConfig
 from trafficmon.state.history import MINUTE
@@ -138,7 +138,7 @@ def _period_json(period: PeriodRecord, zone: tzinfo) -> dict[str, Any]:
 
 def _usage_json(rows: list[UsageRow]) -> dict[str, list[dict[str, Any]]]:
     ordered = sorted(rows, key=lambda r: (r.key, r.detail))
-    return {kind: [row_to_json(r) for r in ordered if r.kind == kind] for kind in KINDS}
+    return {kind: [r.to_dict() for r in ordered if r.kind == kind] for kind in KINDS}
 
 
 def parse_document(doc: Any, *, config: AccountingConfig, now: float) -> StoredState:
@@ -206,7 +206,7 @@ def _period(value: Any, path: str, config: AccountingConfig, *, archived: bool) 
         if not archived:
             raise ValidationError(f"{path}.top", "belongs to closed periods only")
         rows = _usage(top, f"{path}.top", config)
-        record.top = {kind: [row_to_json(r) for r in rows if r.kind == kind] for kind in KINDS}
+        record.top = {kind: [r.to_dict() for r in rows if r.kind == kind] for kind in KINDS}
     return record
 
 
@@ -267,7 +267,7 @@ def _usage(value: Any, path: str, config: AccountingConfig) -> list[UsageRow]:
                     raise ValidationError(
                         f"{where}.bytes_total", "is not bytes_sent + bytes_received"
                     )
-            row = row_from_json(kind, entry)
+            row = UsageRow.from_dict(kind, entry)
             if (row.key, row.detail) in seen:
                 raise ValidationError(where, "appears twice")
             seen.add((row.key, row.detail))

@@ -27,7 +27,8 @@ class StoreWriter:
 
     `everything(now)` is the whole state as a batch, for the rewrite after a
     recovery; `unsaved()` marks the whole state for the next flush; `iso`
-    says an instant the way the log and the status do.
+    says an instant the way the log and the status do; `sql_trace` is given
+    every statement of every store it opens (`Accountant`'s).
     """
 
     def __init__(
@@ -37,11 +38,13 @@ class StoreWriter:
         everything: Callable[[float], FlushBatch],
         unsaved: Callable[[], None],
         iso: Callable[[float], str],
+        sql_trace: Callable[[str], None] | None = None,
     ) -> None:
         self._clock = clock
         self._everything = everything
         self._unsaved = unsaved
         self._iso = iso
+        self._sql_trace = sql_trace
         self.store: Store | None = None
         self.last_flush: float | None = None
         self.flush_error: str | None = None
@@ -51,6 +54,7 @@ class StoreWriter:
     def open(self, store: Store) -> None:
         self.store = store
         self.moved_aside = store.moved_aside
+        store.trace(self._sql_trace)
 
     def close(self) -> None:
         store, self.store = self.store, None
@@ -74,10 +78,9 @@ class StoreWriter:
             if not self.store.is_corrupt():
                 return self._failed(exc)
             try:
-                self.store = self.store.recover(now, str(exc))
+                self.open(self.store.recover(now, str(exc)))
             except DataDirUnusable as unusable:
                 return self._failed(unusable)
-            self.moved_aside = self.store.moved_aside
             try:
                 self.store.write(self._everything(now))
             except Exception as again:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from trafficmon.state.periods import DateSpan, apportion, minute_edges
+from trafficmon.state.periods import apportion, minute_edges
 
 MINUTE = 60
 """Seconds per history bucket."""
@@ -101,23 +100,6 @@ class MinuteHistory:
         }
         self.dirty.clear()
         return changed
-
-
-@dataclass(frozen=True, slots=True)
-class DailyView:
-    """Daily totals as a chart of them shows them, all from one reading of the clock.
-
-    `rows` run from the first shown date to today (date, outbound, inbound,
-    total, counted); `shown` is every date the chart spans, which for the
-    current period runs on past today to its last day; `period` is the current
-    billing period's dates. Dates are in the configured zone, so a browser in
-    another zone draws the same days.
-    """
-
-    rows: list[dict[str, Any]]
-    shown: DateSpan
-    period: DateSpan
-    today: date
 
 
 class DailyTotals:

@@ -11,14 +11,15 @@ with the state that keeps changing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from trafficmon.state.breakdown import Coverage
 from trafficmon.state.cap import Thresholds
+from trafficmon.state.periods import DateSpan
 from trafficmon.state.projection import Outlook
-from trafficmon.state.records import AuditEntry
+from trafficmon.state.records import AuditEntry, UsageRow
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -82,6 +83,95 @@ class PeriodView:
             "breakdown": coverage,
             "updated": _iso(self.updated),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One local calendar day's totals (`GET /daily`); `date` is YYYY-MM-DD in the configured zone."""
+
+    date: str
+    outbound: int
+    inbound: int
+    counted: int
+
+    @property
+    def total(self) -> int:
+        return self.outbound + self.inbound
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date,
+            "outbound": self.outbound,
+            "inbound": self.inbound,
+            "total": self.total,
+            "counted": self.counted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DailyView:
+    """Daily totals as a chart of them shows them, all from one reading of the clock.
+
+    `rows` run from the first shown date to today; `shown` is every date the
+    chart spans, which for the current period runs on past today to its last
+    day; `period` is the current billing period's dates. Dates are in the configured zone, so a browser in
+    another zone draws the same days.
+    """
+
+    rows: list[DayRow]
+    shown: DateSpan
+    period: DateSpan
+    today: date
+
+
+@dataclass(frozen=True, slots=True)
+class MonthView:
+    """One billing period in `GET /api/months`: the current one or a closed one.
+
+    `processes` and `hosts` are the period's top lists (the current period's
+    live, a closed one's as archived; None for a period closed before they
+    were kept). `peak_day` is its busiest day by the counted bytes.
+    """
+
+    start: datetime
+    end: datetime
+    current: bool
+    outbound: int
+    inbound: int
+    offset: int
+    counted: int
+    cap_counts: str
+    cap_bytes: int
+    cap_gb: float
+    used_percent: float
+    peak_day: DayRow | None
+    processes: tuple[UsageRow, ...] | None
+    hosts: tuple[UsageRow, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        peak = None
+        if self.peak_day is not None:
+            peak = {k: v for k, v in self.peak_day.to_dict().items() if k != "total"}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "current": self.current,
+            "outbound": self.outbound,
+            "inbound": self.inbound,
+            "offset": self.offset,
+            "counted": self.counted,
+            "cap_counts": self.cap_counts,
+            "cap_bytes": self.cap_bytes,
+            "cap_gb": self.cap_gb,
+            "used_percent": self.used_percent,
+            "peak_day": peak,
+            "processes": _rows(self.processes),
+            "hosts": _rows(self.hosts),
+        }
+
+
+def _rows(rows: tuple[UsageRow, ...] | None) -> list[dict[str, Any]] | None:
+    return None if rows is None else [row.to_dict() for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from trafficmon.state.cap import CapCounts
@@ -122,9 +123,13 @@ class ThresholdEvent:
         }
 
 
+USAGE_LABELS = {"process": "name", "cmdline": "name", "host": "host", "unknown": "transport"}
+"""The JSON field that names a breakdown entry of each kind."""
+
+
 @dataclass(frozen=True, slots=True)
 class UsageRow:
-    """One breakdown entry of the current period as stored.
+    """One breakdown entry: as stored, as the accountant's reads answer it, and (`to_dict`) as JSON.
 
     `kind` is process (key: name), cmdline (key: name, detail: command line),
     host (key: remote address) or unknown (key: transport).
@@ -135,6 +140,24 @@ class UsageRow:
     detail: str
     sent: int
     received: int
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.received
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON row: its label (name, host or transport), cmdline for that kind, the byte counts."""
+        row: dict[str, Any] = {USAGE_LABELS[self.kind]: self.key}
+        if self.kind == "cmdline":
+            row["cmdline"] = self.detail
+        row.update(bytes_sent=self.sent, bytes_received=self.received, bytes_total=self.total)
+        return row
+
+    @classmethod
+    def from_dict(cls, kind: str, row: Mapping[str, Any]) -> UsageRow:
+        """The entry a JSON row made by `to_dict` holds (already validated)."""
+        detail = row["cmdline"] if kind == "cmdline" else ""
+        return cls(kind, row[USAGE_LABELS[kind]], detail, row["bytes_sent"], row["bytes_received"])
 
 
 @dataclass(slots=True)

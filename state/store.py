@@ -1,4 +1,4 @@
-"""SQLite persistence of the accounting state: schema, migrations, flushes, recovery.
+"""SQLite persistence of the accounting state: opening, flushing, recovery.
 
 The accountant keeps the whole state in memory and serves every read from
 there; this module mirrors it into `DATA_DIR/traffic.db` (WAL) in one
@@ -12,9 +12,8 @@ power cut resets the counters anyway). What a client is told was accepted
 (adjustments, settings, imports) is rarer and cannot be recounted: it goes in
 a `durable` batch, committed with synchronous=FULL before the answer.
 
-The schema version is SQLite's user_version; `MIGRATIONS[n]` takes a database
-from version n to n + 1, and a new database is built by running them all, so
-the path from the first version is exercised on every fresh start.
+The layout and its migrations are `state.schema`'s; the rows each record is
+kept in, `state.tables`'.
 
 A database that is damaged (garbage, corruption, a schema from a newer
 version, contents that do not parse) is moved aside with a log line, whatever
@@ -37,54 +36,21 @@ import json
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trafficmon.state.cap import CapCounts
 from trafficmon.state.datadir import PRIVATE_FILE, DataDirUnusable, error_text, make_data_dir, probe_writable
-from trafficmon.state.records import AuditEntry, PeriodRecord, StoredState, ThresholdEvent, UsageRow
+from trafficmon.state.records import StoredState
+from trafficmon.state import tables
+from trafficmon.state.schema import ROUTINE_SYNC, UnreadableDatabase, prepare
+from trafficmon.state.tables import FlushBatch
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "traffic.db"
-
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the first layout: period totals with the manual offset, daily totals,
-    #    the offset audit trail, and key-value meta (counter baseline).
-    (
-        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE periods (start_ts REAL PRIMARY KEY, end_ts REAL NOT NULL,"
-        " outbound INTEGER NOT NULL, inbound INTEGER NOT NULL, offset_bytes INTEGER NOT NULL,"
-        " cap_bytes INTEGER NOT NULL, closed INTEGER NOT NULL)",
-        "CREATE TABLE daily (day TEXT PRIMARY KEY, outbound INTEGER NOT NULL,"
-        " inbound INTEGER NOT NULL)",
-        "CREATE TABLE audit (id INTEGER PRIMARY KEY, time REAL NOT NULL,"
-        " period_start REAL NOT NULL, mode TEXT NOT NULL, amount INTEGER NOT NULL,"
-        " old_offset INTEGER NOT NULL, new_offset INTEGER NOT NULL, note TEXT NOT NULL)",
-    ),
-    # 2: the cap rule, per-day totals and breakdown summary of each period, the
-    #    counted totals in the audit trail, the current period's breakdown, the
-    #    per-minute history, and the threshold events already published.
-    (
-        "ALTER TABLE periods ADD COLUMN cap_counts TEXT NOT NULL DEFAULT 'outbound'",
-        "ALTER TABLE periods ADD COLUMN days TEXT NOT NULL DEFAULT '{}'",
-        "ALTER TABLE periods ADD COLUMN top TEXT",
-        "ALTER TABLE audit ADD COLUMN old_counted INTEGER",
-        "ALTER TABLE audit ADD COLUMN new_counted INTEGER",
-        "CREATE TABLE usage (period_start REAL NOT NULL, kind TEXT NOT NULL,"
-        " label TEXT NOT NULL, detail TEXT NOT NULL, sent INTEGER NOT NULL,"
-        " received INTEGER NOT NULL, PRIMARY KEY (period_start, kind, label, detail))",
-        "CREATE TABLE minutes (minute INTEGER PRIMARY KEY, outbound INTEGER NOT NULL,"
-        " inbound INTEGER NOT NULL)",
-        "CREATE TABLE threshold_events (period_start REAL NOT NULL, level TEXT NOT NULL,"
-        " used INTEGER NOT NULL, cap INTEGER NOT NULL, time REAL NOT NULL,"
-        " PRIMARY KEY (period_start, level))",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = ("meta", "periods", "daily", "audit", "usage", "minutes", "threshold_events")
 
 _UNAVAILABLE = {
     sqlite3.SQLITE_BUSY,
@@ -99,10 +65,6 @@ _UNAVAILABLE = {
 """Error codes that say the file cannot be used right now, not that it is broken."""
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 _PRIMARY_CODE_MASK = 0xFF
-ROUTINE_SYNC = "NORMAL"
-"""How routine flushes commit (see the module docstring); durable batches use FULL."""
-
-
 class NotSaved(Exception):
     """A change was refused because it could not be written; nothing of it was applied.
 
@@ -112,54 +74,6 @@ class NotSaved(Exception):
     def __init__(self, what: str, reason: str) -> None:
         super().__init__(f"{what} was not saved, so it was not made: {reason}")
         self.reason = reason
-
-
-class UnreadableDatabase(Exception):
-    """The database opened but its contents are not a state this version can use."""
-
-
-@dataclass(slots=True)
-class FlushBatch:
-    """What one flush writes, copied out of memory under the accountant's lock.
-
-    With `replace_all` every table is emptied first and the batch holds the
-    whole state (after an import, a recovery or a failed flush). A `durable`
-    batch carries a change a client is about to be told succeeded (an
-    adjustment, settings, an import): it is committed with synchronous=FULL,
-    so a power cut right after the answer keeps it.
-    """
-
-    @classmethod
-    def whole(cls, stored: StoredState, meta: dict[str, Any], *, durable: bool) -> FlushBatch:
-        """A full rewrite holding `stored` (an imported document), with the store's own `meta`."""
-        assert stored.current is not None, "a whole state has a current period"
-        return cls(
-            replace_all=True,
-            current_start=stored.current.start,
-            durable=durable,
-            periods=[*stored.archive, stored.current],
-            daily={day: (v[0], v[1]) for day, v in stored.daily.items()},
-            usage=list(stored.usage),
-            usage_rewrite=True,
-            minutes={minute: (v[0], v[1]) for minute, v in stored.minutes.items()},
-            audit=list(stored.audit),
-            events=list(stored.events),
-            meta=meta,
-        )
-
-    replace_all: bool
-    current_start: float
-    durable: bool = False
-    periods: list[PeriodRecord] = field(default_factory=list)
-    daily: dict[str, tuple[int, int]] = field(default_factory=dict)
-    daily_cutoff: str | None = None
-    usage: list[UsageRow] = field(default_factory=list)
-    usage_rewrite: bool = False
-    minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
-    minutes_cutoff: int | None = None
-    audit: list[AuditEntry] = field(default_factory=list)
-    events: list[ThresholdEvent] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +93,11 @@ class Store:
         self.path = path
         self.moved_aside = moved_aside
 
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """Hand every SQL statement this store runs to `callback` (None: stop), e.g. to see what a commit ran."""
+        if self._conn is not None:
+            self._conn.set_trace_callback(callback)
+
     @classmethod
     def open(cls, data_dir: Path, now: float) -> tuple[Store, StoredState]:
         """Open (creating or migrating) the database in `data_dir` and load it.
@@ -193,8 +112,8 @@ class Store:
         try:
             conn = _connect(path)
             try:
-                _prepare(conn)
-                return cls(conn, path), _load(conn)
+                prepare(conn)
+                return cls(conn, path), tables.load(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -233,7 +152,7 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise DataDirUnusable(path.parent, f"cannot start a fresh {path.name}: {exc}") from None
         try:
-            _prepare(conn)
+            prepare(conn)
         except (sqlite3.Error, UnreadableDatabase) as exc:
             conn.close()
             raise DataDirUnusable(path.parent, f"cannot start a fresh {path.name}: {exc}") from None
@@ -286,7 +205,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                _write(conn, batch)
+                tables.write(conn, batch)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -301,7 +220,7 @@ class Store:
         if self._conn is None:
             conn = _connect(self.path)
             try:
-                _prepare(conn)
+                prepare(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -366,190 +285,6 @@ def _code(exc: BaseException) -> int | None:
     return None if code is None else code & _PRIMARY_CODE_MASK
 
 
-def _prepare(conn: sqlite3.Connection) -> None:
-    """WAL, integrity check, and migration to SCHEMA_VERSION."""
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={ROUTINE_SYNC}")
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-    if problems != ["ok"]:
-        raise UnreadableDatabase(f"integrity check failed: {'; '.join(problems[:3])}")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise UnreadableDatabase(
-            f"schema version {version} is newer than this trafficmon's {SCHEMA_VERSION}"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[target - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        if version:
-            log.info("migrated the state database to schema version %d", target)
-
-
-def _load(conn: sqlite3.Connection) -> StoredState:
-    state = StoredState()
-    try:
-        open_periods: list[PeriodRecord] = []
-        for row in conn.execute(
-            "SELECT start_ts, end_ts, outbound, inbound, offset_bytes, cap_bytes, closed,"
-            " cap_counts, days, top FROM periods ORDER BY start_ts"
-        ):
-            record = PeriodRecord(
-                start=float(row[0]),
-                end=float(row[1]),
-                cap_bytes=int(row[5]),
-                cap_counts=CapCounts(row[7]),
-                outbound=int(row[2]),
-                inbound=int(row[3]),
-                offset=int(row[4]),
-                days=_days(json.loads(row[8])),
-                top=json.loads(row[9]) if row[9] is not None else None,
-            )
-            (state.archive if row[6] else open_periods).append(record)
-        if open_periods:
-            state.current = open_periods.pop()
-            state.archive = sorted(state.archive + open_periods, key=lambda p: p.start)
-        state.daily = {
-            str(day): [int(out), int(inb)]
-            for day, out, inb in conn.execute("SELECT day, outbound, inbound FROM daily")
-        }
-        state.minutes = {
-            int(minute): [int(out), int(inb)]
-            for minute, out, inb in conn.execute("SELECT minute, outbound, inbound FROM minutes")
-        }
-        if state.current is not None:
-            state.usage = [
-                UsageRow(kind, label, detail, int(sent), int(received))
-                for kind, label, detail, sent, received in conn.execute(
-                    "SELECT kind, label, detail, sent, received FROM usage WHERE period_start = ?",
-                    (state.current.start,),
-                )
-            ]
-        state.audit = [
-            AuditEntry(
-                int(r[0]),
-                float(r[1]),
-                float(r[2]),
-                str(r[3]),
-                int(r[4]),
-                int(r[5]),
-                int(r[6]),
-                r[7],
-                r[8],
-                str(r[9]),
-            )
-            for r in conn.execute(
-                "SELECT id, time, period_start, mode, amount, old_offset, new_offset,"
-                " old_counted, new_counted, note FROM audit ORDER BY id"
-            )
-        ]
-        state.events = [
-            ThresholdEvent(str(level), _utc(period_start), int(used), int(cap), _utc(time))
-            for period_start, level, used, cap, time in conn.execute(
-                "SELECT period_start, level, used, cap, time FROM threshold_events ORDER BY time"
-            )
-        ]
-        state.meta = {
-            str(name): json.loads(value)
-            for name, value in conn.execute("SELECT name, value FROM meta")
-        }
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise UnreadableDatabase(f"contents do not parse: {exc!r}") from None
-    return state
-
-
-def _days(value: Any) -> dict[str, list[int]]:
-    if not isinstance(value, dict):
-        raise ValueError(f"per-day totals are not an object: {value!r}")
-    return {str(day): [int(totals[0]), int(totals[1])] for day, totals in value.items()}
-
-
-def _utc(instant: float) -> datetime:
-    return datetime.fromtimestamp(float(instant), UTC)
-
-
-def _write(conn: sqlite3.Connection, batch: FlushBatch) -> None:
-    if batch.replace_all:
-        for table in TABLES:
-            conn.execute(f"DELETE FROM {table}")
-    conn.executemany(
-        "INSERT OR REPLACE INTO periods (start_ts, end_ts, outbound, inbound, offset_bytes,"
-        " cap_bytes, closed, cap_counts, days, top) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                p.start,
-                p.end,
-                p.outbound,
-                p.inbound,
-                p.offset,
-                p.cap_bytes,
-                int(p.start != batch.current_start),
-                p.cap_counts.value,
-                json.dumps(p.days, sort_keys=True),
-                json.dumps(p.top) if p.top is not None else None,
-            )
-            for p in batch.periods
-        ],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO daily (day, outbound, inbound) VALUES (?, ?, ?)",
-        [(day, out, inb) for day, (out, inb) in batch.daily.items()],
-    )
-    if batch.daily_cutoff is not None:
-        conn.execute("DELETE FROM daily WHERE day < ?", (batch.daily_cutoff,))
-    if batch.usage_rewrite:
-        conn.execute("DELETE FROM usage")
-    conn.executemany(
-        "INSERT OR REPLACE INTO usage (period_start, kind, label, detail, sent, received)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(batch.current_start, u.kind, u.key, u.detail, u.sent, u.received) for u in batch.usage],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO minutes (minute, outbound, inbound) VALUES (?, ?, ?)",
-        [(minute, out, inb) for minute, (out, inb) in batch.minutes.items()],
-    )
-    if batch.minutes_cutoff is not None:
-        conn.execute("DELETE FROM minutes WHERE minute < ?", (batch.minutes_cutoff,))
-    conn.executemany(
-        "INSERT OR REPLACE INTO audit (id, time, period_start, mode, amount, old_offset,"
-        " new_offset, old_counted, new_counted, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                a.id,
-                a.time,
-                a.period_start,
-                a.mode,
-                a.amount,
-                a.old_offset,
-                a.new_offset,
-                a.old_counted,
-                a.new_counted,
-                a.note,
-            )
-            for a in batch.audit
-        ],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO threshold_events (period_start, level, used, cap, time)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [
-            (e.period_start.timestamp(), e.level, e.used, e.cap, e.time.timestamp())
-            for e in batch.events
-        ],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-        [(name, json.dumps(value, sort_keys=True)) for name, value in batch.meta.items()],
-    )
-
-
 def _move_aside(path: Path, now: float) -> Path:
     """Rename the database and its WAL/SHM files to <name>.corrupt-<UTC time>[-n]."""
     stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -575,11 +310,11 @@ def _export_readable(moved: Path) -> None:
         log.error("could not export the old state database %s: %s", moved, exc)
         return
     try:
-        tables = [
+        found = [
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]
         dump: dict[str, Any] = {"source": str(moved), "tables": {}, "errors": {}}
-        for table in tables:
+        for table in found:
             quoted = '"' + str(table).replace('"', '""') + '"'
             try:
                 cursor = conn.execute(f"SELECT * FROM {quoted}")

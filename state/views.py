@@ -2,24 +2,30 @@
 
 Pure functions of a `state.ledger.Ledger` (the caller holds the accountant's
 lock) and the present instant; instants are published as ISO 8601 in the
-configured zone. What the web layer reads is a frozen type of `state.reads`;
-what only the REST API carries as it is (months, status) is built as JSON.
+configured zone. What the web layer reads is a frozen type of `state.reads`
+(or `state.records.UsageRow`, a breakdown entry), whose `to_dict()` is its JSON.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from trafficmon.state.cap import used_percent
 from trafficmon.state.config import DECIMAL_GB
-from trafficmon.state.history import DailyView
 from trafficmon.state.ledger import Ledger
 from trafficmon.state.periods import DateSpan, local_date, local_dates
 from trafficmon.state.projection import outlook
-from trafficmon.state.reads import CounterNote, MovedAsideView, PeriodView, StatusView
-from trafficmon.state.records import PeriodRecord
+from trafficmon.state.reads import (
+    CounterNote,
+    DailyView,
+    DayRow,
+    MonthView,
+    MovedAsideView,
+    PeriodView,
+    StatusView,
+)
+from trafficmon.state.records import PeriodRecord, UsageRow
 from trafficmon.state.store import MovedAside
 
 SECONDS_PER_DAY = 86400
@@ -80,53 +86,47 @@ def daily_view(ledger: Ledger, now: float, days: int | None) -> DailyView:
         shown = DateSpan(today - timedelta(days=days - 1), today)
     counts = ledger.config.cap_counts
     rows = [
-        {
-            "date": day,
-            "outbound": sent,
-            "inbound": received,
-            "total": sent + received,
-            "counted": counts.counted(sent, received),
-        }
+        DayRow(day, sent, received, counts.counted(sent, received))
         for day, sent, received in ledger.daily.span(shown.first, today)
     ]
     return DailyView(rows, shown, period, today)
 
 
-def months_json(ledger: Ledger) -> list[dict[str, Any]]:
+def months_view(ledger: Ledger) -> list[MonthView]:
     """The current period (with its live top lists), then every closed period, newest first."""
     top = ledger.config.archive_top
-    current = _month_json(ledger, ledger.current, True)
-    current["processes"] = ledger.breakdown.listing("process", top)
-    current["hosts"] = ledger.breakdown.listing("host", top)
-    return [current, *(_month_json(ledger, p, False) for p in reversed(ledger.archive))]
+    live = {kind: tuple(ledger.breakdown.listing(kind, top)) for kind in ("process", "host")}
+    return [
+        _month(ledger, ledger.current, live),
+        *(_month(ledger, period, _archived(period)) for period in reversed(ledger.archive)),
+    ]
 
 
-def _month_json(ledger: Ledger, period: PeriodRecord, is_current: bool) -> dict[str, Any]:
-    peak = period.peak_day()
+def _archived(period: PeriodRecord) -> dict[str, tuple[UsageRow, ...]]:
+    """A closed period's top lists as archived (JSON rows, validated when they were stored)."""
     top = period.top or {}
-    return {
-        "start": ledger.iso(period.start),
-        "end": ledger.iso(period.end),
-        "current": is_current,
-        "outbound": period.outbound,
-        "inbound": period.inbound,
-        "offset": period.offset,
-        "counted": period.counted,
-        "cap_counts": period.cap_counts.value,
-        "cap_bytes": period.cap_bytes,
-        "cap_gb": period.cap_bytes / DECIMAL_GB,
-        "used_percent": round(used_percent(period.counted, period.cap_bytes), 2),
-        "peak_day": None
-        if peak is None
-        else {
-            "date": peak[0],
-            "outbound": peak[1],
-            "inbound": peak[2],
-            "counted": period.cap_counts.counted(peak[1], peak[2]),
-        },
-        "processes": top.get("process"),
-        "hosts": top.get("host"),
-    }
+    return {kind: tuple(UsageRow.from_dict(kind, row) for row in top[kind]) for kind in top}
+
+
+def _month(ledger: Ledger, period: PeriodRecord, top: dict[str, tuple[UsageRow, ...]]) -> MonthView:
+    peak = period.peak_day()
+    zone = ledger.config.zone
+    return MonthView(
+        start=datetime.fromtimestamp(period.start, zone),
+        end=datetime.fromtimestamp(period.end, zone),
+        current=period is ledger.current,
+        outbound=period.outbound,
+        inbound=period.inbound,
+        offset=period.offset,
+        counted=period.counted,
+        cap_counts=period.cap_counts.value,
+        cap_bytes=period.cap_bytes,
+        cap_gb=period.cap_bytes / DECIMAL_GB,
+        used_percent=round(used_percent(period.counted, period.cap_bytes), 2),
+        peak_day=None if peak is None else DayRow(peak[0], peak[1], peak[2], period.cap_counts.counted(peak[1], peak[2])),
+        processes=top.get("process"),
+        hosts=top.get("host"),
+    )
 
 
 def status_view(

@@ -205,8 +205,8 @@ def _announce_accounting(accountant: Accountant) -> None:
     settings = accountant.settings()
     counted = ", ".join(status.interfaces) or "no interface yet"
     print(
-        f"accounting {counted} against a {settings['cap_gb']:g} GB cap "
-        f"({settings['cap_counts']}, period from day {settings['reset_day']} {settings['timezone']}); "
+        f"accounting {counted} against a {settings.cap_gb:g} GB cap "
+        f"({settings.cap_counts.value}, period from day {settings.reset_day} {settings.timezone}); "
         f"state in {status.database}",
         flush=True,
     )

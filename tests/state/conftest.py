@@ -36,11 +36,14 @@ def make_config(tmp_path: Path) -> Callable[..., AccountingConfig]:
 def open_accountant(
     make_config: Callable[..., AccountingConfig], clock: FakeClock, counters: FakeCounters
 ) -> Iterator[Callable[..., Accountant]]:
-    """Start accountants without a background thread (the test polls); stops them at the end."""
+    """Start accountants without a background thread (the test polls); stops them at the end.
+
+    Keyword arguments are settings, but `sql_trace`, handed to the accountant.
+    """
     started: list[Accountant] = []
 
-    def open_(**changes: Any) -> Accountant:
-        accountant = Accountant(make_config(**changes), clock=clock, counters=counters)
+    def open_(*, sql_trace: Callable[[str], None] | None = None, **changes: Any) -> Accountant:
+        accountant = Accountant(make_config(**changes), clock=clock, counters=counters, sql_trace=sql_trace)
         accountant.start(background=False)
         started.append(accountant)
         return accountant

@@ -97,8 +97,8 @@ def test_month_rollover_archives_the_period_and_restarts_at_zero(
         15 * MB,
     )
     months = acc.months()
-    assert [m["current"] for m in months] == [True, False]
-    closed = months[1]
+    assert [m.current for m in months] == [True, False]
+    closed = months[1].to_dict()
     assert closed["end"] == period["start"]
     assert (closed["outbound"], closed["inbound"], closed["offset"], closed["counted"]) == (
         30 * MB,
@@ -168,7 +168,7 @@ def test_offset_set_and_add_with_audit_trail_not_carried_over(
     assert period["start"] == "2024-02-01T00:00:00+00:00"
     assert (period["outbound"], period["offset"], period["counted"]) == (10 * MB, 0, 10 * MB)
     january = again.months()[1]
-    assert (january["outbound"], january["offset"], january["counted"]) == (
+    assert (january.outbound, january.offset, january.counted) == (
         120 * MB,
         450 * MB,
         570 * MB,
@@ -265,9 +265,9 @@ def test_service_down_for_days_across_the_period_boundary(
     assert period["start"] == "2024-02-01T00:00:00+00:00"
     assert (period["outbound"], period["inbound"]) == (200 * MB, 20 * MB)
     january = acc.months()[1]
-    assert (january["outbound"], january["inbound"]) == (224 * MB, 20 * MB)
-    assert january["peak_day"]["outbound"] == 100 * MB
-    days = {d["date"]: d["outbound"] for d in acc.daily(6)}
+    assert (january.outbound, january.inbound) == (224 * MB, 20 * MB)
+    assert january.peak_day is not None and january.peak_day.outbound == 100 * MB
+    days = {d.date: d.outbound for d in acc.daily(6)}
     assert days == {
         "2024-01-29": 24 * MB,
         "2024-01-30": 100 * MB,
@@ -291,8 +291,8 @@ def test_reboot_while_down_counts_only_the_bytes_since_boot(
     counters.add(60 * MB, 6 * MB)
     acc = open_accountant()
     assert (acc.period().to_dict()["outbound"], acc.period().to_dict()["inbound"]) == (60 * MB, 6 * MB)
-    assert acc.months()[1]["outbound"] == 10 * MB
-    assert {d["date"]: d["outbound"] for d in acc.daily(2)} == {
+    assert acc.months()[1].outbound == 10 * MB
+    assert {d.date: d.outbound for d in acc.daily(2)} == {
         "2024-02-02": 60 * MB,
         "2024-02-03": 0,
     }
@@ -329,14 +329,14 @@ def test_daily_totals_in_the_configured_zone_across_dst(
     acc = open_accountant(timezone="Europe/Berlin")
     advance(acc, clock, counters, 47 * 3600, 47 * MB)
     days = acc.daily(2)
-    assert [(d["date"], d["outbound"]) for d in days] == [
+    assert [(d.date, d.outbound) for d in days] == [
         ("2024-03-31", 23 * MB),
         ("2024-04-01", 0),
     ]
-    assert acc.months()[1]["peak_day"]["date"] == "2024-03-30"
-    assert acc.months()[1]["outbound"] == 47 * MB
+    assert acc.months()[1].to_dict()["peak_day"]["date"] == "2024-03-30"
+    assert acc.months()[1].outbound == 47 * MB
     assert acc.period().to_dict()["start"] == "2024-04-01T00:00:00+02:00"
-    assert acc.daily()[0] == {
+    assert acc.daily()[0].to_dict() == {
         "date": "2024-04-01",
         "outbound": 0,
         "inbound": 0,
@@ -351,12 +351,12 @@ def test_daily_totals_new_york_fall_back_day_has_25_hours(
     clock.now = at("2024-11-03 00:00", "America/New_York")
     acc = open_accountant(timezone="America/New_York", reset_day=3, reset_hour=1)
     advance(acc, clock, counters, 25 * 3600, 50 * MB)
-    assert [(d["date"], d["outbound"]) for d in acc.daily(2)] == [
+    assert [(d.date, d.outbound) for d in acc.daily(2)] == [
         ("2024-11-03", 50 * MB),
         ("2024-11-04", 0),
     ]
     # Reset at the first 01:00 (EDT), one hour into the day: 2 MB before it.
-    assert acc.months()[1]["outbound"] == 2 * MB
+    assert acc.months()[1].outbound == 2 * MB
     assert acc.period().to_dict()["outbound"] == 48 * MB
     assert acc.period().to_dict()["start"] == "2024-11-03T01:00:00-04:00"
 
@@ -379,19 +379,19 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
         )
     )
     advance(acc, clock, counters, 5, 3_400)
-    assert acc.processes() == [
+    assert [p.to_dict() for p in acc.processes()] == [
         {"name": "nginx", "bytes_sent": 1_400, "bytes_received": 200, "bytes_total": 1_600},
         {"name": "curl", "bytes_sent": 300, "bytes_received": 50, "bytes_total": 350},
     ]
-    assert [(p["cmdline"], p["bytes_sent"]) for p in acc.processes(by="cmdline")] == [
+    assert [(p.detail, p.sent) for p in acc.processes(by="cmdline")] == [
         ("nginx: worker process", 1_000),
         ("nginx: master process", 400),
         ("curl https://example.org", 300),
     ]
-    assert acc.unknown() == [
+    assert [u.to_dict() for u in acc.unknown()] == [
         {"transport": "udp", "bytes_sent": 0, "bytes_received": 0, "bytes_total": 0}
     ]
-    assert [(h["host"], h["bytes_sent"]) for h in acc.hosts(2)] == [
+    assert [(h.key, h.sent) for h in acc.hosts(2)] == [
         ("198.51.100.1", 1_000),
         ("198.51.100.2", 400),
     ]
@@ -408,7 +408,7 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
 
     # A fourth host overflows max_hosts=3: the smallest fold into "(other)", sums stay.
     acc.on_snapshot(snapshot(Usage("unknown", "", None, "192.0.2.7", "tcp", 5, 5)))
-    hosts = {h["host"]: h["bytes_sent"] for h in acc.hosts(10)}
+    hosts = {h.key: h.sent for h in acc.hosts(10)}
     assert hosts == {"198.51.100.1": 1_000, "(other)": 705}
     assert acc.period().to_dict()["breakdown"]["unknown_outbound"] == 0, "coverage waits for the next counter reading"
     advance(acc, clock, counters, 1, 5)
@@ -416,8 +416,8 @@ def test_breakdown_per_process_host_and_unknown_with_negative_moves(
 
     acc.stop()
     reopened = open_accountant(max_hosts=3)
-    assert reopened.processes()[0]["bytes_sent"] == 1_400
-    assert {h["host"]: h["bytes_sent"] for h in reopened.hosts(10)} == hosts
+    assert reopened.processes()[0].sent == 1_400
+    assert {h.key: h.sent for h in reopened.hosts(10)} == hosts
 
 
 def test_coverage_compares_capture_and_kernel_counts_of_the_same_moment(
@@ -435,7 +435,7 @@ def test_coverage_compares_capture_and_kernel_counts_of_the_same_moment(
     acc.on_snapshot(snapshot(Usage("curl", "curl", 7, "198.51.100.1", "tcp", 1_000, 0)))
     before = acc.period().to_dict()["breakdown"]
     assert (before["kernel_outbound"], before["attributed_outbound"], before["explained"]) == (2_000, 1_000, 0.5)
-    assert acc.processes()[0]["bytes_sent"] == 2_000, "the per-process listing stays live"
+    assert acc.processes()[0].sent == 2_000, "the per-process listing stays live"
     advance(acc, clock, counters, 1)
     after = acc.period().to_dict()["breakdown"]
     assert (after["kernel_outbound"], after["attributed_outbound"], after["explained"]) == (2_000, 2_000, 1.0)
@@ -459,10 +459,10 @@ def test_period_boundary_moves_the_breakdown_to_the_archive(
     clock.now = at("2024-02-01 00:00:10")
     acc.on_snapshot(snapshot(Usage("ntpd", "ntpd", 6, "192.0.2.2", "udp", 7, 7)))
     assert acc.period().to_dict()["start"] == "2024-02-01T00:00:00+00:00"
-    assert acc.processes() == [
+    assert [p.to_dict() for p in acc.processes()] == [
         {"name": "ntpd", "bytes_sent": 7, "bytes_received": 7, "bytes_total": 14}
     ]
-    january = acc.months()[1]
+    january = acc.months()[1].to_dict()
     assert january["processes"] == [
         {"name": "backup", "bytes_sent": 900, "bytes_received": 9, "bytes_total": 909}
     ]
@@ -501,7 +501,7 @@ def test_settings_update_live_persist_and_yield_to_a_changed_configuration(
 ) -> None:
     acc = open_accountant(cap_gb=500)
     settings = acc.update_settings({"cap_gb": 2, "reset_day": 15, "warning_percent": 50})
-    assert (settings["cap_gb"], settings["reset_day"], settings["warning_percent"]) == (
+    assert (settings.cap_gb, settings.reset_day, settings.warning_percent) == (
         2.0,
         15,
         50.0,
@@ -523,18 +523,18 @@ def test_settings_update_live_persist_and_yield_to_a_changed_configuration(
     with pytest.raises(ValidationError) as crossed:
         acc.update_settings({"cap_gb": 3, "critical_percent": 40})
     assert crossed.value.field == "critical_percent"
-    assert acc.settings()["cap_gb"] == 2.0
+    assert acc.settings().cap_gb == 2.0
     acc.stop()
 
     again = open_accountant(cap_gb=500)
-    assert (again.settings()["cap_gb"], again.settings()["reset_day"]) == (2.0, 15)
+    assert (again.settings().cap_gb, again.settings().reset_day) == (2.0, 15)
     again.update_settings({"reset_day": 1})
     again.stop()
 
     changed = open_accountant(cap_gb=800)
-    assert changed.settings()["cap_gb"] == 800.0
-    assert changed.settings()["warning_percent"] == 50.0
-    assert changed.settings()["reset_day"] == 1
+    assert changed.settings().cap_gb == 800.0
+    assert changed.settings().warning_percent == 50.0
+    assert changed.settings().reset_day == 1
 
 
 def test_background_thread_polls_flushes_and_persists_adjustments(
@@ -657,7 +657,7 @@ def test_daily_totals_are_kept_400_days_then_dropped(
         advance(acc, clock, counters, 86400, 1_000)
     acc.flush()
     days = acc.daily(400)
-    assert (days[0]["date"], days[0]["outbound"], days[-1]["date"]) == (
+    assert (days[0].date, days[0].outbound, days[-1].date) == (
         "2024-01-01",
         4 * MB + 499,  # 12:01 to midnight of the first day's 1 kB: 719/1440
         "2025-02-03",
@@ -666,7 +666,7 @@ def test_daily_totals_are_kept_400_days_then_dropped(
     assert query(db, "SELECT min(day), count(*) FROM daily") == [("2024-01-01", 400)]
     advance(acc, clock, counters, 86400, 1_000)
     acc.flush()
-    assert acc.daily(400)[0] == {
+    assert acc.daily(400)[0].to_dict() == {
         "date": "2024-01-02",
         "outbound": 1_000,
         "inbound": 0,
@@ -698,3 +698,14 @@ def test_status_is_a_typed_read_in_the_zone_and_publishes_as_before(
                                           "kind": "first", "detail": status.counter_events[0].detail}
     assert list(body) == ["running", "persistent", "database", "last_flush", "flush_error", "unsaved_since",
                           "moved_aside", "counter_error", "interfaces", "counting_since", "counter_events"]
+
+
+def test_the_export_holds_only_the_minutes_still_kept(
+    open_accountant: OpenAccountant, clock: FakeClock, counters: FakeCounters
+) -> None:
+    """Minutes past MINUTE_HISTORY_HOURS are not exported, even when no flush has dropped them yet."""
+    acc = open_accountant(minute_history_hours=1)
+    advance(acc, clock, counters, 60, 1 * MB)
+    assert acc.export_state()["history"], "the minute just counted is exported"
+    clock.now += 2 * 3600  # no poll, no flush meanwhile
+    assert acc.export_state()["history"] == []

@@ -35,7 +35,7 @@ def minute_of_traffic(acc: Accountant, clock: FakeClock, counters: FakeCounters,
 
 
 def months(acc: Accountant) -> list[tuple[str, int]]:
-    return [(m["start"][:10], m["outbound"]) for m in acc.months()]
+    return [(m.start.date().isoformat(), m.outbound) for m in acc.months()]
 
 
 def test_steps_forward_and_back_count_every_byte_once_where_it_moved(

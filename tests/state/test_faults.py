@@ -18,7 +18,6 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -83,7 +82,7 @@ def test_an_io_error_is_not_corruption_and_loses_nothing_accepted(
     assert sorted(p.name for p in data_dir.iterdir() if ".corrupt-" in p.name) == []
     again = open_accountant(data_dir=data_dir)
     assert [entry.note for entry in again.audit()] == ["before the fault"]
-    assert again.settings()["warning_percent"] == 70
+    assert again.settings().warning_percent == 70
     assert again.period().to_dict()["outbound"] == 19 * MB  # the counters carried what was not saved
     assert again.period().to_dict()["counted"] == 24 * MB
     assert again.status().to_dict()["persistent"] is True
@@ -118,10 +117,9 @@ def test_a_full_disk_keeps_every_batch_and_refuses_what_does_not_fit(
 def test_precious_changes_commit_with_synchronous_full(
     open_accountant: Open, tmp_path: Path, clock: FakeClock, counters: FakeCounters
 ) -> None:
-    acc = open_accountant(data_dir=tmp_path / "data")
     statements: list[str] = []
-    store: Any = acc._writer.store  # noqa: SLF001 - the one connection, to watch what it runs
-    store._conn.set_trace_callback(statements.append)  # noqa: SLF001
+    acc = open_accountant(data_dir=tmp_path / "data", sql_trace=statements.append)
+    statements.clear()  # what opening the store ran
 
     def synchronous_of_commits() -> list[str]:
         modes, mode = [], "NORMAL"

@@ -282,7 +282,7 @@ def test_a_stored_override_of_the_removed_projection_hours_is_dropped(
     with caplog.at_level(logging.INFO):
         acc = open_accountant()
     assert "were dropped: projection_hours" in caplog.text
-    settings = acc.settings()
+    settings = acc.settings().to_dict()
     assert "projection_hours" not in settings
     assert settings["projection_days"] == 7
     acc.flush()

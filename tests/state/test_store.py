@@ -20,7 +20,8 @@ import pytest
 from trafficmon.capture.model import Snapshot, Usage
 from trafficmon.state import Accountant, AccountingConfig, ValidationError
 from trafficmon.state.datadir import DataDirUnusable
-from trafficmon.state.store import DB_FILE, SCHEMA_VERSION, check_data_dir
+from trafficmon.state.schema import SCHEMA_VERSION
+from trafficmon.state.store import DB_FILE, check_data_dir
 from tests.state import flush_child
 from tests.state.fakes import FakeClock, FakeCounters, at
 
@@ -93,11 +94,11 @@ def test_kill_9_mid_flush_loses_nothing_of_the_period_totals(tmp_path: Path, del
         assert (period["outbound"], period["inbound"]) == (10**9 - flush_child.FIRST_SENT, 10**8)
         # The breakdown is one flush's consistent state: the last committed one or the next.
         hosts = accountant.hosts(flush_child.HOSTS)
-        flushed = {h["bytes_sent"] for h in hosts}
+        flushed = {h.sent for h in hosts}
         assert len(hosts) == flush_child.HOSTS and len(flushed) == 1
         loops = flushed.pop()
         assert loops in (committed, committed + 1)
-        assert accountant.processes() == [
+        assert [p.to_dict() for p in accountant.processes()] == [
             {
                 "name": "worker",
                 "bytes_sent": loops * flush_child.HOSTS,
@@ -275,13 +276,13 @@ def test_first_schema_version_is_migrated(
         5 * MB,
         155 * MB,
     )
-    december = acc.months()[1]
+    december = acc.months()[1].to_dict()
     assert (december["start"], december["outbound"], december["peak_day"]) == (
         "2023-12-01T00:00:00+00:00",
         300 * MB,
         None,
     )
-    assert [(d["date"], d["outbound"]) for d in acc.daily(2)] == [
+    assert [(d.date, d.outbound) for d in acc.daily(2)] == [
         ("2024-01-09", 100 * MB),
         ("2024-01-10", 50 * MB),
     ]
@@ -372,7 +373,7 @@ def test_export_then_import_round_trip(
     summary = target.import_state(exported)
     assert (summary.outbound, summary.offset) == (900 * MB, 12_345)
     assert target.export_state() == exported
-    assert target.processes() == [
+    assert [p.to_dict() for p in target.processes()] == [
         {"name": "nginx", "bytes_sent": 5_000, "bytes_received": 600, "bytes_total": 5_600}
     ]
     target.stop()

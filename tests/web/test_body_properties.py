@@ -287,7 +287,7 @@ class Service:
         fresh = Accountant(accounting_config(copy_dir), clock=self.clock, counters=self.counters)
         fresh.start(background=False)
         try:
-            return fresh.export_state(), _portable(fresh.settings())
+            return fresh.export_state(), _portable(fresh.settings().to_dict())
         finally:
             fresh.stop()
 

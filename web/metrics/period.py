@@ -18,12 +18,11 @@ process="unknown".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from trafficmon.state import LEVELS, Accountant, Outlook, PeriodView
+from trafficmon.state import LEVELS, Accountant, Outlook, PeriodView, UsageRow
 from trafficmon.state import OTHER as FOLDED
 from trafficmon.web.metrics.live import PREFIX
 
@@ -31,23 +30,19 @@ OTHER = "other"
 UNKNOWN = "unknown"
 
 
-def period_processes(
-    rows: list[dict[str, Any]], unknown: list[dict[str, Any]], top: int
-) -> list[tuple[str, int, int]]:
+def period_processes(rows: list[UsageRow], unknown: list[UsageRow], top: int) -> list[tuple[str, int, int]]:
     """(process, bytes sent, bytes received): the `top` names, then "other", then "unknown".
 
     `rows` come largest sender first; the accountant's own overflow entry
     ("(other)", what its bounded tally folded) joins "other".
     """
-    ranked = [row for row in rows if row["name"] != FOLDED]
-    named = [(row["name"], row["bytes_sent"], row["bytes_received"]) for row in ranked[:top]]
-    rest = ranked[top:] + [row for row in rows if row["name"] == FOLDED]
+    ranked = [row for row in rows if row.key != FOLDED]
+    named = [(row.key, row.sent, row.received) for row in ranked[:top]]
+    rest = ranked[top:] + [row for row in rows if row.key == FOLDED]
     if rest:
-        named.append((OTHER, sum(r["bytes_sent"] for r in rest), sum(r["bytes_received"] for r in rest)))
+        named.append((OTHER, sum(r.sent for r in rest), sum(r.received for r in rest)))
     if unknown:
-        named.append(
-            (UNKNOWN, sum(r["bytes_sent"] for r in unknown), sum(r["bytes_received"] for r in unknown))
-        )
+        named.append((UNKNOWN, sum(r.sent for r in unknown), sum(r.received for r in unknown)))
     return named
 
 

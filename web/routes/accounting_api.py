@@ -33,7 +33,7 @@ DEFAULT_HOSTS = 20
 
 def _days(request: web.Request) -> int | None:
     """The optional `days` parameter: how many days back, up to the retention."""
-    retention = request.app[ACCOUNTANT_KEY].settings()["daily_retention_days"]
+    retention = request.app[ACCOUNTANT_KEY].settings().daily_retention_days
     return bounded_int(known_params(request.query, ("days",))["days"], "days", 1, retention)
 
 
@@ -58,7 +58,7 @@ async def daily_chart(request: web.Request) -> web.Response:
 @routes.get("/api/months", name="api_months")
 async def months(request: web.Request) -> web.Response:
     known_params(request.query, ())
-    listed = request.app[ACCOUNTANT_KEY].months()
+    listed = [month.to_dict() for month in request.app[ACCOUNTANT_KEY].months()]
     return web.json_response({"months": listed, "count": len(listed)})
 
 
@@ -99,7 +99,7 @@ async def config(request: web.Request) -> web.Response:
     """
     known_params(request.query, ("adjusted", "refused"))
     body = {
-        "settings": request.app[ACCOUNTANT_KEY].settings(),
+        "settings": request.app[ACCOUNTANT_KEY].settings().to_dict(),
         "fields": AccountingConfig.describe(),
     }
     response = web.json_response(body)
@@ -109,7 +109,7 @@ async def config(request: web.Request) -> web.Response:
 
 def _settings(request: web.Request) -> dict[str, object]:
     return {
-        "settings": request.app[ACCOUNTANT_KEY].settings(),
+        "settings": request.app[ACCOUNTANT_KEY].settings().to_dict(),
         "live": sorted(AccountingConfig.live_settings()),
     }
 
@@ -171,5 +171,6 @@ async def hosts(request: web.Request) -> web.Response:
     """The period's top talkers: bytes per remote address, largest sender first."""
     most = request.app[CONFIG_KEY].max_connections_limit
     limit = bounded_int(known_params(request.query, ("limit",))["limit"], "limit", 1, most)
-    listed = request.app[ACCOUNTANT_KEY].hosts(min(DEFAULT_HOSTS, most) if limit is None else limit)
+    chosen = min(DEFAULT_HOSTS, most) if limit is None else limit
+    listed = [row.to_dict() for row in request.app[ACCOUNTANT_KEY].hosts(chosen)]
     return web.json_response({"hosts": listed, "count": len(listed)})

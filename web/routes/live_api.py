@@ -81,7 +81,7 @@ async def stats(request: web.Request) -> web.Response:
 async def bandwidth_history(request: web.Request) -> web.Response:
     """The live ring (one point per tick), or with `range` the persisted per-minute history."""
     accountant = request.app[ACCOUNTANT_KEY]
-    kept = accountant.settings()["minute_history_hours"] * SECONDS_PER_HOUR
+    kept = accountant.settings().minute_history_hours * SECONDS_PER_HOUR
     raw = known_params(request.query, ("range",))["range"]
     seconds = duration(raw, "range", kept)
     if seconds is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trafficmon.capture.model import Connection, Snapshot
+from trafficmon.state import UsageRow
 from trafficmon.web.parsing.queries import Ordering, Selection
 
 TrafficSource = Callable[[], dict[str, Any]]
@@ -70,7 +71,7 @@ def process_list(snap: Snapshot, selection: Selection) -> list[dict[str, Any]]:
 
 
 def processes(
-    snap: Snapshot, selection: Selection, ordering: Ordering, period: list[dict[str, Any]]
+    snap: Snapshot, selection: Selection, ordering: Ordering, period: list[UsageRow]
 ) -> dict[str, Any]:
     """Live processes with their name's billing-period totals beside the live figures.
 
@@ -80,15 +81,15 @@ def processes(
     to the names the filter selects and cut at the same `limit`.
     """
     matching = [p for p in snap.processes if selection.matches_process(p)]
-    totals = {row["name"]: row for row in period}
+    totals = {row.key: row for row in period}
     listed = []
     for proc in ordering.apply(matching):
-        row = totals.get(proc.name, {})
+        row = totals.get(proc.name)
         listed.append(
             {
                 **proc.to_dict(),
-                "period_bytes_sent": row.get("bytes_sent", 0),
-                "period_bytes_received": row.get("bytes_received", 0),
+                "period_bytes_sent": row.sent if row else 0,
+                "period_bytes_received": row.received if row else 0,
             }
         )
     if selection.pid is not None:
@@ -97,13 +98,13 @@ def processes(
         names = {selection.process.lower()}
     else:
         names = None
-    named = [row for row in period if names is None or row["name"].lower() in names]
+    named = [row for row in period if names is None or row.key.lower() in names]
     return {
         "processes": listed,
         "count": len(listed),
         "total": len(matching),
         "unknown": [b.to_dict() for b in snap.unknown],
-        "period_processes": named[: ordering.limit],
+        "period_processes": [row.to_dict() for row in named[: ordering.limit]],
     }
 
 

@@ -26,7 +26,7 @@ def period(accountant: Accountant) -> dict[str, Any]:
 
 def daily(accountant: Accountant, days: int | None) -> dict[str, Any]:
     """`GET /daily`: daily totals of the last `days` days (None: the current period's days)."""
-    rows = accountant.daily(days)
+    rows = [row.to_dict() for row in accountant.daily(days)]
     return {"days": rows, "count": len(rows)}
 
 
@@ -44,7 +44,7 @@ def daily_chart(accountant: Accountant, days: int | None) -> dict[str, Any]:
     view = accountant.daily_view(days)
     period_days = max(1, round((current.end - current.start).total_seconds() / SECONDS_PER_DAY))
     return {
-        "days": view.rows,
+        "days": [row.to_dict() for row in view.rows],
         "count": len(view.rows),
         "dates": [day.isoformat() for day in view.shown.dates()],
         "today": view.today.isoformat(),
