@@ -54,9 +54,16 @@ class Owner:
     username: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Connection:
     """One flow (5-tuple on one interface) with cumulative bytes and speeds.
+
+    Read-only by contract like every record here, but not `frozen`: after a
+    flood the tick thread makes 100,000 of them a tick, and a frozen
+    dataclass's `__init__` (one `object.__setattr__` per field) cost 6.7 µs a
+    record against 1.6 µs (bench/records.py), most of a tick under the GIL
+    the event loop needs. Snapshots share them across threads: nothing may
+    assign to one once it is published (`dataclasses.replace` makes a copy).
 
     The first block of fields is the live monitor's JSON contract and must not
     be renamed; the rest was added beside it. `attribution` says how the
