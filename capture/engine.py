@@ -21,73 +21,28 @@ from trafficmon.capture.attribution import Attribution, FlowKey
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.coverage import CoverageWindow, late_frames
 from trafficmon.capture.errors import CaptureError
-from trafficmon.capture.flows import BYTES_PER_FLOW, OVERFLOW, Tracker
+from trafficmon.capture.counting import count_frames
+from trafficmon.capture.flows import BYTES_PER_FLOW, Tracker
 from trafficmon.capture.ifreq import interface_speed_bps
+from trafficmon.capture.interface_capture import InterfaceCapture
 from trafficmon.capture.interfaces import default_interfaces, list_interfaces, local_addresses
-from trafficmon.capture.kernel_bytes import KernelBytes
-from trafficmon.capture.model import CaptureGap, CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
+from trafficmon.capture.model import CaptureHealth, HistoryPoint, InterfaceStats, Snapshot, Totals
 from trafficmon.capture.host import CounterSource, Host, SourceFactory
 from trafficmon.capture.names import Names
 from trafficmon.capture.netdev import CounterReader, KernelCounters
 from trafficmon.capture.netns import enter, entered
-from trafficmon.capture.parse import NON_IP, Parser
-from trafficmon.capture.rates import RateWindow
+from trafficmon.capture.outages import Outages
+from trafficmon.capture.parse import Parser
 from trafficmon.capture.rtnetlink import LinkEvents
-from trafficmon.capture.slots import (BAD_B, BAD_P, CAPTURED_BYTES, FWD_B, FWD_P, IFACE_SLOTS, IN_B, IN_P, LOCAL_B,
-                                     LOOP_IN_B, LOOP_IN_P, OUT_B, OUT_P, new_flow)
-from trafficmon.capture.sources import (
-    PACKET_BROADCAST,
-    PACKET_MULTICAST,
-    PACKET_OTHERHOST,
-    PACKET_OUTGOING,
-    FrameSource,
-    open_source,
-)
+from trafficmon.capture.slots import CAPTURED_BYTES, FWD_B, IFACE_SLOTS, IN_B, IN_P, LOCAL_B, OUT_B, OUT_P
+from trafficmon.capture.sources import FrameSource, open_source
 from trafficmon.capture.synwatch import SynWatch
 
 log = logging.getLogger(__name__)
 
-_REOPEN_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
-"""Re-open attempts of a failed capture; a link event for it cuts the wait short."""
 _INTERFACE_RESCAN_TICKS = 5
 _STOP_POLL = 0.2
 """Longest the tick thread waits on link events before it looks whether it is told to stop."""
-_GAPS_KEPT = 20
-_DOWN_KEPT = 1000
-"""Interfaces remembered as down (one that vanished for good stays until others push it out)."""
-
-
-class _Capture:
-    """One monitored interface: its source (None while down) and the sniffer's counters.
-
-    `kernel` adds up the kernel's counters tick by tick. `measured` says the
-    source was open through the whole of the last tick, so that tick's
-    captured and kernel bytes can be compared. `opening` is the (captured,
-    kernel) bytes of the tick the source opened in, kept for the next tick
-    only: frames the kernel counted then can reach the reader a ring block's
-    retire time late, in the first measured tick, where they pair with that
-    tick's shortfall (`coverage.late_frames`) rather than count as more than
-    the kernel saw. `shown` says the current error
-    was published at least once. `rate` is the interface's speed over the
-    speed window, as a connection's; `average` over the average window, as a
-    process's.
-    """
-
-    def __init__(self, name: str, config: EngineConfig, loopback: bool = False) -> None:
-        self.name = name
-        self.rate = RateWindow(config.speed_window)
-        self.average = RateWindow(config.average_window)
-        self.source: FrameSource | None = None
-        self.syn: SynWatch | None = None
-        self.counters = [0] * IFACE_SLOTS
-        self.rate_prev = [0] * IFACE_SLOTS
-        self.error: str | None = None
-        self.shown = False
-        self.failures = 0
-        self.retry_at = 0.0
-        self.measured = False
-        self.opening: tuple[int, int] | None = None
-        self.kernel = KernelBytes(loopback=loopback)
 
 
 class Engine:
@@ -105,13 +60,9 @@ class Engine:
         self._lock = threading.Lock()
         self._flows: dict[FlowKey, list] = {}
         self._local: frozenset[bytes] = frozenset()
-        self._captures: dict[str, _Capture] = {}
-        self._added: deque[_Capture] = deque()
-        self._lost: set[str] = set()  # interfaces whose loss was logged and that have not come back
-        self._gaps: deque[CaptureGap] = deque(maxlen=_GAPS_KEPT)
-        # Interfaces not captured now: since when and why (by name: a default interface that vanished
-        # and came back is a new _Capture, but one gap).
-        self._down: dict[str, tuple[float, str]] = {}
+        self._captures: dict[str, InterfaceCapture] = {}
+        self._added: deque[InterfaceCapture] = deque()
+        self._outages = Outages()
         self._rescan_error: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -155,7 +106,7 @@ class Engine:
                 raise CaptureError(f"no such interface: {', '.join(missing)}")
             try:
                 for name in names:
-                    cap = _Capture(name, self.config, existing[name].loopback)
+                    cap = InterfaceCapture(name, self.config, existing[name].loopback)
                     self._open(cap)
                     self._captures[name] = cap
             except BaseException:
@@ -194,7 +145,7 @@ class Engine:
         if self._names is not None:
             self._names.stop()
 
-    def _open(self, cap: _Capture) -> None:
+    def _open(self, cap: InterfaceCapture) -> None:
         """Open the capture source of `cap` and its SYN watch (a hint only: may fail alone)."""
         cap.source = self._open_source(cap.name, self.config)
         cap.kernel.speed_bps = self._host.speed_bps(cap.name)
@@ -205,7 +156,7 @@ class Engine:
             return
         self._attribution.watch(cap.syn)
 
-    def _close(self, cap: _Capture) -> None:
+    def _close(self, cap: InterfaceCapture) -> None:
         if cap.syn is not None:
             self._attribution.unwatch(cap.syn)
             cap.syn.close()
@@ -234,7 +185,7 @@ class Engine:
     def _sniff(self) -> None:
         enter(self.config.netns)
         poller = select.epoll()
-        by_fd: dict[int, _Capture] = {}
+        by_fd: dict[int, InterfaceCapture] = {}
         for cap in self._captures.values():
             self._added.append(cap)
         try:
@@ -257,73 +208,14 @@ class Engine:
         finally:
             poller.close()
 
-    def _drain(self, cap: _Capture, source: FrameSource) -> None:
+    def _drain(self, cap: InterfaceCapture, source: FrameSource) -> None:
         """Parse everything the source has ready into the flow dict."""
         frames = source.read()
         if not frames:
             return
-        parse = self._parser.parse
-        linktype = source.linktype
-        local = self._local
-        ifc = cap.counters
-        iface = cap.name
-        most = self._tick_flows
-        new: list[FlowKey] = []
         with self._lock:
-            flows = self._flows
-            for buf, off, caplen, wirelen, pkttype in frames:
-                k = parse(buf, off, caplen, linktype)
-                if k is None:
-                    ifc[BAD_B] += wirelen
-                    ifc[BAD_P] += 1
-                    continue
-                proto, src, sport, dst, dport = k
-                if pkttype == PACKET_OUTGOING:
-                    if dst in local:
-                        slot = LOCAL_B
-                    elif src in local or proto == NON_IP:
-                        slot = OUT_B
-                    else:
-                        ifc[FWD_B] += wirelen
-                        ifc[FWD_P] += 1
-                        continue
-                    key = k
-                elif pkttype == PACKET_OTHERHOST:
-                    ifc[FWD_B] += wirelen
-                    ifc[FWD_P] += 1
-                    continue
-                elif dst in local:
-                    if src in local:  # the receiving copy of loopback traffic, counted when sent
-                        ifc[LOOP_IN_B] += wirelen
-                        ifc[LOOP_IN_P] += 1
-                        continue
-                    slot = IN_B
-                    key = (proto, dst, dport, src, sport)
-                elif src in local:
-                    slot = OUT_B
-                    key = k
-                elif proto == NON_IP:
-                    slot = IN_B  # keyed by ethertype alone: both directions of ARP share one flow
-                    key = k
-                elif pkttype in (PACKET_BROADCAST, PACKET_MULTICAST):
-                    slot = IN_B
-                    key = (proto, dst, dport, src, sport)
-                else:
-                    ifc[FWD_B] += wirelen
-                    ifc[FWD_P] += 1
-                    continue
-                e = flows.get(key)
-                if e is None:
-                    if len(flows) >= most:
-                        key = (proto, OVERFLOW, 0, OVERFLOW, 0)
-                        e = flows.get(key)
-                    if e is None:
-                        e = flows[key] = new_flow(iface)
-                        new.append(key)
-                e[slot] += wirelen
-                e[slot + 1] += 1
-                ifc[slot] += wirelen
-                ifc[slot + 1] += 1
+            new = count_frames(frames, self._parser.parse, source.linktype, self._local, cap.counters, cap.name,
+                               self._flows, self._tick_flows)
         if new:
             self._attribution.submit(new)
 
@@ -426,7 +318,7 @@ class Engine:
             errors=tuple(errors),
             truncated=self._parser.truncated,
             last_drop=self._last_drop,
-            gaps=self._current_gaps(),
+            gaps=self._outages.gaps(self._captures),
             flows=len(self._tracker.conns),
             flow_limit=self._tracker.flow_limit or 0,
             flows_folded=self._tracker.folded,
@@ -525,44 +417,15 @@ class Engine:
         coverage = self._coverage.add(captured_delta, kernel_delta)
         return tuple(out), totals, coverage
 
-    def _current_gaps(self) -> tuple[CaptureGap, ...]:
-        """The kept gaps, and those still open (interfaces down now), newest last."""
-        ongoing = [
-            CaptureGap(name, since, None, reason)
-            for name, (since, reason) in self._down.items() if name in self._captures
-        ]
-        return (*self._gaps, *sorted(ongoing, key=lambda gap: gap.start))
-
-    def _fail(self, cap: _Capture, message: str) -> None:
+    def _fail(self, cap: InterfaceCapture, message: str) -> None:
         """Record a capture failure; the tick thread re-opens with back-off.
 
-        Logged once per outage, not on every re-open retry or rescan: health
-        carries the current error meanwhile, and `_resumed` logs the return.
+        Logged once per outage, not on every re-open retry or rescan
+        (`Outages`): health carries the current error meanwhile.
         """
-        if cap.name not in self._lost:
-            self._lost.add(cap.name)
-            log.warning("%s; capture resumes when it is back", message)
-        if cap.name not in self._down:
-            self._down[cap.name] = (time.time(), message)
-            while len(self._down) > _DOWN_KEPT:
-                del self._down[next(iter(self._down))]
-        # Everything the tick thread decides a re-open by is set before the source goes.
-        cap.error = message
-        cap.shown = False
-        cap.retry_at = time.monotonic() + _REOPEN_BACKOFF[min(cap.failures, len(_REOPEN_BACKOFF) - 1)]
-        cap.failures += 1
+        self._outages.failed(cap.name, message, time.time())
+        cap.failed(message, time.monotonic())
         self._close(cap)
-
-    def _resumed(self, cap: _Capture) -> None:
-        """A capture is open again: its gap is kept for health, and the one log line of its return."""
-        down = self._down.pop(cap.name, None)
-        if down is None:
-            return
-        now = time.time()
-        self._gaps.append(CaptureGap(cap.name, down[0], now, down[1]))
-        if cap.name in self._lost:
-            self._lost.discard(cap.name)
-            log.info("capture on %s resumed after %.1f s", cap.name, now - down[0])
 
     def _present(self) -> list[str] | None:
         """The default interfaces now; None (and the reason logged once) when they cannot be listed."""
@@ -582,7 +445,7 @@ class Engine:
         if present is not None:
             for name in present:
                 if name not in self._captures:
-                    self._captures[name] = _Capture(name, self.config)
+                    self._captures[name] = InterfaceCapture(name, self.config)
                     self._captures[name].retry_at = mono
             for name, cap in list(self._captures.items()):
                 # Gone for good, and why it stopped was published: stop watching it.
@@ -596,8 +459,6 @@ class Engine:
             except (CaptureError, OSError) as exc:  # OSError: the interface vanished while opening
                 self._fail(cap, str(exc))
                 continue
-            self._resumed(cap)
-            cap.error = None
-            cap.failures = 0
-            cap.measured = False
+            self._outages.resumed(cap.name, time.time())
+            cap.reopened()
             self._added.append(cap)

@@ -330,7 +330,7 @@ def test_capture_survives_interface_removal_and_resumes_when_it_returns(
     seen: list[Snapshot] = []
     eng.subscribe(seen.append)
 
-    caplog.set_level(logging.INFO, logger="trafficmon.capture.engine")
+    caplog.set_level(logging.INFO, logger="trafficmon.capture")
     link.a.run("ip", "link", "del", link.a.iface)
     if named:
         # The first re-open (after 1 s) finds no interface: the error says so, the engine keeps going.
