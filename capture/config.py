@@ -99,8 +99,11 @@ class EngineConfig:
         "seconds without a packet after which a flow with no close of its own (UDP, ICMP) ends",
         unit="s", low=0.1, high=86_400,
     )
-    snaplen: int = setting(
-        128, "SNAPLEN", "int", "bytes captured per frame", unit="B", low=64, high=65_535
+    snaplen: int = setting(  # 34: an Ethernet and an IPv4 header, the least that names both hosts
+        128, "SNAPLEN", "int",
+        "bytes captured per frame; below 64 some frames lose their ports (they count as port-less "
+        "flows, and health's `truncated` says how many)",
+        unit="B", low=34, high=65_535,
     )
     capture_filter: str | None = setting(
         None, "CAPTURE_FILTER", "text", "BPF filter expression (needs libpcap)", high=4096

@@ -98,7 +98,7 @@ def test_the_wheel_installs_one_import_root_holding_every_tracked_file(installed
     tracked = run("git", "ls-files", *PARTS, cwd=ROOT).stdout.split()
     packaged = {p.removeprefix("trafficmon/") for p in paths if p.startswith("trafficmon/") and "__pycache__" not in p}
     assert set(tracked) <= packaged, f"left out of the wheel: {sorted(set(tracked) - packaged)}"
-    assert {p for p in packaged if not p.startswith(PARTS)} == {"__init__.py", "__main__.py"}
+    assert {p for p in packaged if not p.startswith(PARTS)} == {"__init__.py", "__main__.py", "settings.py"}
 
 
 def test_trafficmon_runs_from_the_wheel_beside_another_projects_web(installed: Path, tmp_path: Path) -> None:

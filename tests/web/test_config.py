@@ -280,7 +280,7 @@ def test_auth_none_off_loopback_exits_2_with_one_line() -> None:
         ([], {"DAILY_RETENTION_DAYS": "30"}, "DAILY_RETENTION_DAYS='30': must be at least 400, got 30"),
         ([], {"INTERFACES": "eth0,a/b"}, "INTERFACES='eth0,a/b': 'a/b' is not an interface name"),
         ([], {"INTERFACES": "averyveryverylongname"}, "is not an interface name"),
-        ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be from 64 to 65535, got 10"),
+        ([], {"SNAPLEN": "10"}, "SNAPLEN='10': must be from 34 to 65535, got 10"),
         ([], {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud': must be one of DEBUG, INFO, WARNING, ERROR"),
         ([], {"WS_QUEUE": "0"}, "WS_QUEUE='0': must be from 1 to 10000, got 0"),
         (["--resolve-workers", "0"], {}, "--resolve-workers='0': must be from 1 to 64, got 0"),
