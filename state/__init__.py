@@ -97,7 +97,7 @@ from trafficmon.state.namespace_counters import counter_source
 from trafficmon.state.periods import DateSpan
 from trafficmon.state.projection import Outlook
 from trafficmon.state.reads import Adjustment, DailyView, DayRow, MonthView, PeriodView, StatusView
-from trafficmon.state.records import ThresholdEvent, UsageRow
+from trafficmon.state.records import NOTE_CHARS, ThresholdEvent, UsageRow
 from trafficmon.state.store import NotSaved, check_data_dir
 from trafficmon.state.validation import ValidationError
 
@@ -105,6 +105,7 @@ __all__ = [
     "DECIMAL_GB",
     "LEVELS",
     "MINUTE",
+    "NOTE_CHARS",
     "OTHER",
     "Accountant",
     "Adjustment",

@@ -11,7 +11,8 @@ the WebSocket; each page gets, in its `data-settings`, the few settings its
 scripts need to draw honestly (tick interval, history lengths, the speed
 windows, the bound on connections per message); /config also gets the rules
 of the settings its form changes, from the settings table, which its script
-checks by (`trafficmon.settings.client_rules`).
+checks by (`trafficmon.settings.client_rules`), and the longest note an
+adjustment keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import aiohttp_jinja2
 from aiohttp import hdrs, web
 
 from trafficmon.settings import client_rules, table
-from trafficmon.state import AccountingConfig
+from trafficmon.state import NOTE_CHARS, AccountingConfig
 from trafficmon.web.keys import ACCOUNTANT_KEY, CONFIG_KEY, OPENAPI_KEY, SOURCE_KEY
 from trafficmon.web.openapi import describe
 from trafficmon.web.parsing.queries import MAX_PID
@@ -144,7 +145,7 @@ async def months_page(request: web.Request) -> web.Response:
 async def config_page(request: web.Request) -> web.Response:
     """The settings page; after a form post without JavaScript, with its result (`web.routes.adjust_form`)."""
     rules = client_rules(entry for entry in table(AccountingConfig) if entry.live)
-    context = {**page_context(request, "config", rules=rules), "adjust": page_result(request)}
+    context = {**page_context(request, "config", rules=rules, note_chars=NOTE_CHARS), "adjust": page_result(request)}
     return aiohttp_jinja2.render_template("config.html", request, context)
 
 

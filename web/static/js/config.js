@@ -16,7 +16,7 @@
 
 (function () {
   const TM = window.TM;
-  const NOTE_CHARS = 500;
+  const NOTE_CHARS = TM.settings.note_chars; // the server's bound on an adjustment's note
   // The server names the amount by its unit; the form has one field for both.
   const SERVER_FIELDS = { bytes: "amount", gb: "amount" };
 
