@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,9 +97,12 @@ def setting(default: Any, env: str, kind: Kind, help: str, **rest: Any) -> Any:
 
 def table(config: Any) -> tuple[Setting, ...]:
     """The settings of a configuration class (or instance), in field order, each named."""
-    return tuple(
-        replace(f.metadata["setting"], name=f.name) for f in fields(config) if "setting" in f.metadata
-    )
+    return _table(config if isinstance(config, type) else type(config))
+
+
+@cache
+def _table(cls: type) -> tuple[Setting, ...]:
+    return tuple(replace(f.metadata["setting"], name=f.name) for f in fields(cls) if "setting" in f.metadata)
 
 
 Rules = Callable[[Any], Iterable[Problem]]
@@ -134,8 +138,8 @@ def validate(config: Any, rules: Rules | None = None) -> None:
         raise ValidationError(*problems[0], more=problems[1:])
 
 
-_WHOLE = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 

@@ -257,6 +257,7 @@ def test_auth_none_off_loopback_exits_2_with_one_line() -> None:
         (["--port", "0x50"], {}, "--port='0x50': must be a whole number from 0 to 65535, got '0x50'"),
         ([], {"PORT": "70000"}, "PORT='70000': must be from 0 to 65535, got 70000"),
         ([], {"PORT": "8_080"}, "PORT='8_080': must be a whole number from 0 to 65535"),
+        ([], {"PORT": "\u0668\u0660"}, "must be a whole number from 0 to 65535"),  # Arabic-Indic 80
         ([], {"RESET_DAY": "1_0"}, "RESET_DAY='1_0': must be a whole number from 1 to 31"),
         ([], {"LINGER": "1_0"}, "LINGER='1_0': must be a number from 0 to 86400"),
         ([], {"UPDATE_INTERVAL": "0"}, "UPDATE_INTERVAL='0': must be from 0.05 to 3600, got 0"),
