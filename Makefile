@@ -43,7 +43,7 @@ calendar: $(VENV)/.test system-test-deps
 
 # The README's configuration reference, from the settings table (web.config.reference).
 reference: $(VENV)/.runtime
-	$(VENV)/bin/python -c 'import re, pathlib; from trafficmon.web.config import reference; \
+	$(VENV)/bin/python -c 'import re, pathlib; from trafficmon.web.config_load import reference; \
 	p = pathlib.Path("README.md"); b, e = "<!-- settings reference: begin -->\n", "<!-- settings reference: end -->"; \
 	p.write_text(re.sub(re.escape(b) + ".*?" + re.escape(e), lambda m: b + reference() + e, p.read_text(), flags=re.S))'
 

@@ -36,7 +36,8 @@ from aiohttp import web
 from trafficmon.capture import CaptureError, EngineConfig
 from trafficmon.state import Accountant, DataDirBusy, DataDirUnusable, check_data_dir, counter_source, data_dir_lock
 from trafficmon.web.app import create_app
-from trafficmon.web.config import ConfigError, ServiceConfig, load_config
+from trafficmon.web.config import ConfigError, ServiceConfig
+from trafficmon.web.config_load import as_toml, effective, load_config
 from trafficmon.web.live.source import SnapshotSource
 from trafficmon.web.security.credentials import Credentials, CredentialsError, resolve_credentials
 
@@ -86,11 +87,23 @@ def replay_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def config_main(argv: Sequence[str]) -> int:
+    """`trafficmon config [options]`: the effective configuration as TOML, each value's source beside it."""
+    try:
+        settings = effective(argv, os.environ)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    print(as_toml(settings), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _real_engine) -> int:
     """Run the service until a signal (or a subcommand); the return value is the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["replay"]:
         return replay_main(args[1:])
+    if args[:1] == ["config"]:
+        return config_main(args[1:])
     try:
         config = load_config(args, os.environ)
     except ConfigError as exc:

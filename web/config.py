@@ -1,4 +1,4 @@
-"""The service's configuration: CLI flags over environment variables over defaults.
+"""The service's configuration: its settings, and the three configurations' table.
 
 The settings table is the fields of three configurations, each declared where
 it is used: `ServiceConfig` here (the web service's own), `EngineConfig`
@@ -8,32 +8,21 @@ it is used: `ServiceConfig` here (the web service's own), `EngineConfig`
 setting of two configurations: a capture list given also restricts the
 interfaces whose counters are accounted.
 
-Everything is parsed and validated before anything starts: each configuration
-checks itself whole and reports every bad value at once, and `load_config`
-names each by where it came from (`--flag=value` or `VARIABLE=value`) on one
-line (`ConfigError`), so a typo never leaves a half-started root process behind.
+Each configuration checks itself whole and reports every bad value at once;
+`web.config_load` reads the values from where they are given and names each
+bad one by where it came from, on one line (`ConfigError`), so a typo never
+leaves a half-started root process behind.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any, NoReturn
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from trafficmon.capture import EngineConfig
-from trafficmon.settings import (
-    Problem,
-    Setting,
-    ValidationError,
-    setting,
-    show,
-    table,
-    validate,
-    values_text,
-)
-from trafficmon.state import AccountingConfig, host_timezone
+from trafficmon.settings import Problem, Setting, setting, table, validate
+from trafficmon.state import AccountingConfig
 from trafficmon.web import values
 
 MIB = 1024 * 1024
@@ -204,106 +193,3 @@ def options() -> tuple[tuple[str, Setting], ...]:
 def section_of(config: ServiceConfig, section: str) -> Any:
     """One of the three configurations within a service configuration."""
     return config if section == "service" else getattr(config, section)
-
-
-Given = Mapping[str, tuple[Any, str]]
-"""Environment variable -> (the raw value given, where: its flag or the variable)."""
-
-
-def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServiceConfig:
-    """Parse and validate every setting; raise one `ConfigError` listing all bad ones.
-
-    A flag wins over its variable, which is then not looked at; a blank
-    variable counts as unset. Each value is coerced by the configuration it
-    belongs to, and a problem is named by where its value came from, or by the
-    variable when a default breaks a rule with a value given.
-    """
-    args = vars(build_parser().parse_args(list(argv)))
-    given: dict[str, tuple[Any, str]] = {}
-    for _, entry in options():
-        if args[entry.env] is not None:
-            given[entry.env] = (args[entry.env], entry.flag)
-        elif environ.get(entry.env, "").strip():
-            given[entry.env] = (environ[entry.env], entry.env)
-    problems: list[str] = []
-
-    def build(section: type, make: Callable[..., Any], **fixed: Any) -> Any:
-        raw = {e.name: given[e.env][0] for e in table(section) if e.env in given}
-        try:
-            return make(**raw, **fixed)
-        except ValidationError as exc:
-            problems.extend(_shown(section, exc, given))
-            return None
-
-    engine = build(EngineConfig, partial(replace, SERVICE_ENGINE)) or SERVICE_ENGINE
-    zone = {} if "TIMEZONE" in given else {"timezone": host_timezone(environ)}
-    accounting = build(AccountingConfig, AccountingConfig, **zone) or AccountingConfig(**zone)
-    config = build(ServiceConfig, ServiceConfig, engine=engine, accounting=accounting)
-    if problems:
-        raise ConfigError("; ".join(dict.fromkeys(problems)))
-    return config
-
-
-def _shown(section: type, error: ValidationError, given: Given) -> Iterator[str]:
-    entries = {entry.name: entry for entry in table(section)}
-    for name, message in error.problems:
-        entry = entries[name]
-        if entry.env not in given:
-            yield f"{entry.env}: {message}"
-            continue
-        raw, origin = given[entry.env]
-        yield f"{origin} (not shown): {message}" if entry.secret else f"{origin}={raw!r}: {message}"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `ConfigError` line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A flag for every setting, its help naming the variable, the default and whether it is live."""
-    parser = _Parser(
-        prog="trafficmon",
-        description="Per-connection network monitor and monthly traffic-cap keeper. "
-        "Every option can also be set by the environment variable named in its help; "
-        "the command line wins over the environment, which wins over the default.",
-    )
-    for entry, default in defaults():
-        help_text = f"{entry.help}{LIVE if entry.live else ''} [env {entry.env}, default {default}]"
-        help_text = help_text.replace("%", "%%")  # argparse formats help with %
-        if entry.kind == "bool":
-            parser.add_argument(entry.flag, dest=entry.env, default=None,
-                                action=argparse.BooleanOptionalAction, help=help_text)
-        else:
-            parser.add_argument(entry.flag, dest=entry.env, default=None, metavar="VALUE", help=help_text)
-    return parser
-
-
-LIVE = "; can also be changed while running (PUT /api/settings)"
-
-
-def defaults() -> Iterator[tuple[Setting, str]]:
-    """Every setting with its default as the environment would give it, unit included."""
-    config = ServiceConfig()
-    for section, entry in options():
-        value = getattr(section_of(config, section), entry.name)
-        yield entry, entry.default_text or f"{show(value)} {entry.unit}".rstrip()
-
-
-def reference() -> str:
-    """The README's configuration reference: a Markdown table of every setting."""
-    rows = [
-        "| Variable | Flag | Default | Values | Live | What it sets |",
-        "|---|---|---|---|---|---|",
-    ]
-    for entry, default in defaults():
-        cells = (f"`{entry.env}`", f"`{entry.flag}`", default, values_text(entry),
-                 "yes" if entry.live else "", entry.help)
-        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":
-    print(reference(), end="")

@@ -12,7 +12,8 @@ from tests.support.web import run_module
 from trafficmon.capture.config import EngineConfig
 from trafficmon.state import AccountingConfig, CapCounts
 from trafficmon.settings import ValidationError, table
-from trafficmon.web.config import ConfigError, ServiceConfig, load_config, options, reference
+from trafficmon.web.config import ConfigError, ServiceConfig, options
+from trafficmon.web.config_load import load_config, reference
 
 SERVICE_AND_ENGINE = [entry for section, entry in options() if section != "accounting"]
 ACCOUNTING = [entry for section, entry in options() if section == "accounting"]
