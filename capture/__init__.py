@@ -3,7 +3,8 @@
 Public face (the import contracts in pyproject.toml hold the other parts to
 it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig` (and
 `interface_names`, the one rule for an interface name), `CaptureError`,
-`entered` (run a block in another network namespace), `replay` and
+`entered` (run a block in another network namespace), `preflight` (what
+capture needs from the host, as `Finding`s, for `trafficmon check`), `replay` and
 `format_report` (a capture file's totals), and the plain result types in
 `capture.model`. Beside them, the kernel facts the accounting reads the same
 way the engine does: a namespace's /proc/net/dev (`NET_DEV`, `read_net_dev`,
@@ -13,7 +14,7 @@ in), and the one rule for a counter's step between two readings
 (`interface_steps`, `CounterStep`, `plausible_bytes`,
 `platform_counter_bits`, `COUNTER_32_RANGE`).
 
-`Engine`, `replay` and `format_report` are imported when first asked for:
+`Engine`, `preflight`, `replay` and `format_report` are imported when first asked for:
 they bring in scapy and the whole engine (0.2 s), which neither `trafficmon
 --help` nor the state layer's use of `capture.model` needs.
 """
@@ -37,9 +38,12 @@ from trafficmon.capture.netns import entered
 if TYPE_CHECKING:
     from trafficmon.capture.engine import Engine
     from trafficmon.capture.file_totals import format_report, replay
+    from trafficmon.capture.needs import Finding, preflight
 
 _ON_FIRST_USE = {
     "Engine": "trafficmon.capture.engine",
+    "Finding": "trafficmon.capture.needs",
+    "preflight": "trafficmon.capture.needs",
     "format_report": "trafficmon.capture.file_totals",
     "replay": "trafficmon.capture.file_totals",
 }
@@ -52,6 +56,7 @@ __all__ = [
     "CounterStep",
     "Engine",
     "EngineConfig",
+    "Finding",
     "KernelCounters",
     "entered",
     "format_report",
@@ -61,6 +66,7 @@ __all__ = [
     "link_speed_bps",
     "platform_counter_bits",
     "plausible_bytes",
+    "preflight",
     "read_net_dev",
     "replay",
 ]

@@ -97,6 +97,15 @@ def config_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def check_main(argv: Sequence[str]) -> int:
+    """`trafficmon check [options]`: what would stop or limit the service, in plain words; exit 2 on a problem."""
+    from trafficmon.web.checks import report, run_checks
+
+    findings = run_checks(argv, os.environ)
+    print(report(findings), end="")
+    return EXIT_USAGE if any(f.level == "problem" for f in findings) else 0
+
+
 def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _real_engine) -> int:
     """Run the service until a signal (or a subcommand); the return value is the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -104,6 +113,8 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
         return replay_main(args[1:])
     if args[:1] == ["config"]:
         return config_main(args[1:])
+    if args[:1] == ["check"]:
+        return check_main(args[1:])
     try:
         config = load_config(args, os.environ)
     except ConfigError as exc:
