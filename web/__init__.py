@@ -9,7 +9,7 @@
 - `parsing/`: client input read strictly (JSON text, bodies and forms, query strings)
 - `metrics/`: `GET /metrics`, live and billing-period series
 - `security/`: authentication, credentials, the login throttle, origins, response headers
-- `keys`, `errors`, `openapi`: the app's typed keys, JSON errors, the OpenAPI document
+- `keys`, `errors`, `openapi`, `logs`: the app's typed keys, JSON errors, the OpenAPI document, the logs
 
 Only the faces of `capture` and `state` (their packages, and `capture.model`)
 are imported here; pyproject.toml's import contracts hold that.

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from trafficmon.capture import CaptureError, EngineConfig
 from trafficmon.state import Accountant, DataDirBusy, DataDirUnusable, check_data_dir, counter_source, data_dir_lock
+from trafficmon.web import logs
 from trafficmon.web.app import create_app
 from trafficmon.web.config import ConfigError, ServiceConfig
 from trafficmon.web.config_load import as_toml, effective, load_config
@@ -119,7 +120,7 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
         config = load_config(args, os.environ)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(config.log_level, config.log_format)
     data_dir = config.accounting.data_dir
     try:
         with data_dir_lock(data_dir):
@@ -163,7 +164,8 @@ async def _serve(
     config: ServiceConfig, engine: SnapshotSource, credentials: Credentials, accountant: Accountant
 ) -> None:
     app = create_app(config, engine, credentials, accountant)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    access = logging.getLogger(logs.ACCESS_LOGGER) if config.access_log else None
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=logs.AccessLogger, access_log=access)
     await runner.setup()
     try:
         stop = asyncio.Event()

@@ -82,6 +82,16 @@ class ServiceConfig:
         "INFO", "LOG_LEVEL", "text", "DEBUG, INFO, WARNING or ERROR",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     )
+    log_format: str = setting(
+        "text", "LOG_FORMAT", "text",
+        "text: one line a record on stderr; json: one JSON object a line (time, level, logger, message)",
+        choices=("text", "json"),
+    )
+    access_log: bool = setting(
+        False, "ACCESS_LOG", "bool",
+        "log one line a request (client, method, path, status, bytes, time; never a credential) to the "
+        "trafficmon.access logger",
+    )
     max_body_bytes: int = setting(
         MIB, "MAX_BODY_BYTES", "int", "largest request body accepted",
         unit="B", low=1024, high=64 * MIB,

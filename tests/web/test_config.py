@@ -59,6 +59,8 @@ def test_every_setting_from_environment_and_flag() -> None:
         "AUTH_MAX_FAILURES": "5",
         "AUTH_LOCKOUT": "30",
         "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "JSON",
+        "ACCESS_LOG": "on",
         "INTERFACES": "eth0, wlan0,eth0",
         "SPEED_WINDOW": "3",
         "AVERAGE_WINDOW": "90",
@@ -103,6 +105,7 @@ def test_every_setting_from_environment_and_flag() -> None:
     assert from_env.auth == "none"  # on ::1, a loopback address
     assert from_env.metrics_public is True
     assert from_env.log_level == "DEBUG"
+    assert (from_env.log_format, from_env.access_log) == ("json", True)
     assert from_env.engine == EngineConfig(
         interfaces=("eth0", "wlan0"),
         update_interval=0.25,
