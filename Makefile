@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, the
 # browser for the dashboard tests (chromium, driven by Playwright's own driver),
 # and curl for the README's client examples (tests/e2e/test_readme_clients.py).
-TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime systemd
 
 .PHONY: run test calendar reference bench system-test-deps clean
 

@@ -29,6 +29,8 @@ Level = Literal["ok", "warning", "problem"]
 CAP_DAC_READ_SEARCH = 2
 CAP_NET_RAW = 13
 CAP_SYS_PTRACE = 19
+SERVICE_CAPABILITIES = ("CAP_NET_RAW", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE")
+"""What a service on the host's own namespace needs (packaging/trafficmon.service holds these and no more)."""
 
 
 @dataclass(frozen=True, slots=True)
