@@ -34,11 +34,13 @@ def count_frames(
     iface: str,
     flows: dict[FlowKey, list],
     most: int,
+    room: int,
 ) -> list[FlowKey]:
     """Count `frames` into `flows` and the interface's counters `ifc`; the keys of the flows it added.
 
-    Beyond `most` distinct flows, a new flow's bytes go to its protocol's
-    overflow flow, so a flood cannot grow the dict past the bound.
+    Beyond `most` distinct flows in the dict, or `room` new ones added by
+    this call, a new flow's bytes go to its protocol's overflow flow, so a
+    flood cannot grow the dict (or the flow table) past its bound.
     """
     new: list[FlowKey] = []
     for buf, off, caplen, wirelen, pkttype in frames:
@@ -84,7 +86,7 @@ def count_frames(
             continue
         e = flows.get(key)
         if e is None:
-            if len(flows) >= most:
+            if len(flows) >= most or len(new) >= room:
                 key = (proto, OVERFLOW, 0, OVERFLOW, 0)
                 e = flows.get(key)
             if e is None:

@@ -77,6 +77,9 @@ class Engine:
         self._tick_flows = min(config.max_flows, self._tracker.flow_limit or config.max_flows)
         """Distinct flows one tick adds up at most: no more than the table keeps, so that a flood's
         new flows cannot grow the tick's own dicts (and the tracker before it folds) past the bound."""
+        self._new_flows = 0
+        """New flows in the tick's dict so far (under the lock): once the table is full, a tick takes
+        only `_room()` of them, so a flood spread over ticks holds at most an eighth more than the bound."""
         self._folded_seen = 0
         self._folding_since: int | None = None
         """Flows folded and packets overflowed when folding began (None: not folding): a flood is logged once."""
@@ -215,9 +218,23 @@ class Engine:
             return
         with self._lock:
             new = count_frames(frames, self._parser.parse, source.linktype, self._local, cap.counters, cap.name,
-                               self._flows, self._tick_flows)
+                               self._flows, self._tick_flows, self._room() - self._new_flows)
+            self._new_flows += len(new)
         if new:
             self._attribution.submit(new)
+
+    def _room(self) -> int:
+        """New flows a tick may add: what the table has free, and at least an eighth of it.
+
+        The tracker creates a tick's new flows before it folds the excess, so
+        while the table is full every new flow briefly costs a second one; an
+        eighth keeps that within the bound's margin and still lets new
+        connections in (the least valuable flows are folded for them).
+        """
+        limit = self._tracker.flow_limit
+        if limit is None:
+            return self._tick_flows
+        return max(limit - len(self._tracker.conns), limit // 8, 1)
 
     # -- tick thread ------------------------------------------------------
 
@@ -287,6 +304,7 @@ class Engine:
         wall = time.time()
         with self._lock:
             deltas, self._flows = self._flows, {}
+            self._new_flows = 0
         self._local = self._host.addresses()
         self._maintain_captures(mono, rescan)
         states = self._attribution.request_states()

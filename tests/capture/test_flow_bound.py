@@ -33,9 +33,9 @@ SETTLED = 3.0
 """Seconds after the flood for the last of it to be ticked in, its speeds to decay and the records to be rebuilt."""
 
 
-def flood(link: Link, peers: list, flows: int) -> None:
+def flood(link: Link, peers: list, flows: int, first_port: int = 10_000) -> None:
     """One datagram to each of `flows` destinations (half on the peer's IPv4 address, half on its IPv6 one)."""
-    sender = link.a.python(FLOOD, link.b.ipv4, link.b.ipv6, "10000", str(10_000 + flows // 2),
+    sender = link.a.python(FLOOD, link.b.ipv4, link.b.ipv6, str(first_port), str(first_port + flows // 2),
                            stdout=subprocess.PIPE, text=True)
     peers.append(sender)
     assert sender.stdout is not None and sender.stdout.readline() == "sent\n"
@@ -68,7 +68,9 @@ def test_a_flow_costs_the_service_bytes_per_flow(link: Link, tmp_path: Path, pee
         stop_service(proc)
 
 
-def test_a_flood_past_the_bound_is_folded_with_no_byte_lost(link: Link, tmp_path: Path, peers):
+@pytest.mark.parametrize("bursts", [1, 4])
+def test_a_flood_past_the_bound_is_folded_with_no_byte_lost(link: Link, tmp_path: Path, peers, bursts: int):
+    """In one burst, or in four more than a tick apart: the later ones meet a full table."""
     flows = 100_000
     limit = BOUND // BYTES_PER_FLOW
     peers.append(server := start_peer(link.b, "tcp-server", link.b.ipv4, "5030"))
@@ -82,7 +84,9 @@ def test_a_flood_past_the_bound_is_folded_with_no_byte_lost(link: Link, tmp_path
         kernel_before = link.a.counters()["tx_bytes"]
         captured_before = get(f"{url}api/stats")["total_bytes_sent"]
 
-        flood(link, peers, flows)
+        for burst in range(bursts):
+            flood(link, peers, flows // bursts, first_port=10_000 + burst * flows // bursts // 2)
+            time.sleep(1.5 if burst + 1 < bursts else 0)  # past the next tick
         capture = settle(url, flows)
         grown = resident(proc.pid) - before
         print(f"flows {capture['flows']} of {capture['flow_limit']}, folded {capture['flows_folded']}, "
