@@ -4,7 +4,8 @@ Public face (the import contracts in pyproject.toml hold the other parts to
 it): `Engine` (start/stop/snapshot/subscribe), `EngineConfig` (and
 `interface_names`, the one rule for an interface name), `CaptureError`,
 `entered` (run a block in another network namespace), `preflight` (what
-capture needs from the host, as `Finding`s, for `trafficmon check`), `replay` and
+capture needs from the host, as `Finding`s, for `trafficmon check`;
+`CAPABILITY_BITS`, the capabilities by name, and `SERVICE_CAPABILITIES`), `replay` and
 `format_report` (a capture file's totals), and the plain result types in
 `capture.model`. Beside them, the kernel facts the accounting reads the same
 way the engine does: a namespace's /proc/net/dev (`NET_DEV`, `read_net_dev`,
@@ -22,6 +23,7 @@ they bring in scapy and the whole engine (0.2 s), which neither `trafficmon
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from trafficmon.capture.capabilities import CAPABILITY_BITS, SERVICE_CAPABILITIES
 from trafficmon.capture.config import EngineConfig, interface_names
 from trafficmon.capture.counter_step import (
     COUNTER_32_RANGE,
@@ -50,8 +52,10 @@ _ON_FIRST_USE = {
 
 __all__ = [
     "BITS_PER_MBIT",
+    "CAPABILITY_BITS",
     "COUNTER_32_RANGE",
     "NET_DEV",
+    "SERVICE_CAPABILITIES",
     "CaptureError",
     "CounterStep",
     "Engine",

@@ -95,10 +95,12 @@ class Engine:
 
     # -- public face ------------------------------------------------------
 
-    def start(self) -> None:
-        """Open all capture sockets now (as root), then start the threads.
+    def start(self, opened: Callable[[], None] | None = None) -> None:
+        """Open all capture sockets now (as root), call `opened`, then start the threads.
 
-        Raises CaptureError naming the cause when capture cannot run at all.
+        `opened` runs while the process still has one thread: the moment a
+        service can drop root and keep capabilities, which Linux holds per
+        thread. Raises CaptureError naming the cause when capture cannot run at all.
         """
         with entered(self.config.netns):
             self._local = self._host.addresses()
@@ -124,6 +126,8 @@ class Engine:
                         self._captures[name].measured = True
             finally:
                 kernel.close()
+        if opened is not None:
+            opened()
         self._started = time.time()
         # Until the first tick, say at least what is being captured.
         self._snapshot = replace(

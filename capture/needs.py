@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from trafficmon.capture.bpf import compile_expression
+from trafficmon.capture.capabilities import CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, effective_capabilities
 from trafficmon.capture.config import EngineConfig
 from trafficmon.capture.errors import CaptureError
 from trafficmon.capture.interfaces import default_interfaces, list_interfaces
@@ -26,13 +26,6 @@ from trafficmon.capture.parse import LINKTYPE_ETHERNET
 
 Level = Literal["ok", "warning", "problem"]
 
-CAP_DAC_READ_SEARCH = 2
-CAP_NET_RAW = 13
-CAP_SYS_PTRACE = 19
-SERVICE_CAPABILITIES = ("CAP_NET_RAW", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE")
-"""What a service on the host's own namespace needs (packaging/trafficmon.service holds these and no more)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing looked at: how it stands, what it is about, and in plain words why."""
@@ -40,14 +33,6 @@ class Finding:
     level: Level
     subject: str
     text: str
-
-
-def effective_capabilities(status: Path = Path("/proc/self/status")) -> int:
-    """The calling process's effective capability set (CapEff) as a bit mask."""
-    for line in status.read_text().splitlines():
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
-    return 0
 
 
 def preflight(config: EngineConfig, capabilities: int | None = None) -> list[Finding]:

@@ -67,8 +67,9 @@ Public API (everything the web layer needs is exported here)::
     acc.import_state(doc) -> PeriodView                                  # period()
     acc.subscribe(callback: Callable[[ThresholdEvent], None]) -> Callable[[], None]
 
-Before the accountant, the composition root (as root, before dropping it)::
+Before the accountant, the composition root (as the user who keeps the state)::
 
+    make_data_dir(path)                     # as root, before giving DATA_DIR to RUN_AS
     check_data_dir(path)                    # DataDirUnusable: the one line saying why
     with data_dir_lock(path): ...           # DataDirBusy: another trafficmon holds it
     with counter_source(netns, interfaces) as counters: ...   # the captured namespace's counters
@@ -90,7 +91,7 @@ from trafficmon.state.breakdown import OTHER
 from trafficmon.state.cap import LEVELS, CapCounts
 from trafficmon.state.config import DECIMAL_GB, AccountingConfig, host_timezone
 from trafficmon.state.counters import CounterReading, CounterSource, InterfaceCounters, SystemCounters
-from trafficmon.state.datadir import DataDirUnusable
+from trafficmon.state.datadir import DataDirUnusable, make_data_dir
 from trafficmon.state.history import MINUTE
 from trafficmon.state.lock import DataDirBusy, data_dir_lock
 from trafficmon.state.namespace_counters import counter_source
@@ -133,5 +134,6 @@ __all__ = [
     "check_data_dir",
     "counter_source",
     "data_dir_lock",
+    "make_data_dir",
     "host_timezone",
 ]

@@ -1,7 +1,8 @@
 """`trafficmon check`: the configuration and what the host must give the service, said in plain words.
 
 Looked at without starting anything: the settings (every bad one, as at
-start), what capture needs (`capture.preflight`), whether DATA_DIR can keep
+start), what capture needs (`capture.preflight`), who the service becomes
+when started as root (RUN_AS), whether DATA_DIR can keep
 the state (written to for real, as at start), and whether the address and
 port are free. A problem would stop the service, or stop it capturing; a
 warning is a service that runs but knows less.
@@ -9,13 +10,15 @@ warning is a service that runs but knows less.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trafficmon.capture import Finding, preflight
 from trafficmon.state import DataDirBusy, DataDirUnusable, check_data_dir, data_dir_lock
-from trafficmon.web.config import ConfigError
+from trafficmon.web import privileges
+from trafficmon.web.config import ConfigError, ServiceConfig
 from trafficmon.web.config_load import DEFAULT_CONFIG_FILE, load_config
 
 
@@ -30,9 +33,24 @@ def run_checks(
     return [
         Finding("ok", "configuration", "every setting is valid"),
         *preflight(config.engine),
+        _run_as(config),
         _data_dir(config.accounting.data_dir),
         _listening(config.host, config.port),
     ]
+
+
+def _run_as(config: ServiceConfig) -> Finding:
+    if os.geteuid() != 0:
+        return Finding("ok", "privileges", f"runs as uid {os.geteuid()}, not root: RUN_AS does not apply")
+    try:
+        who = privileges.account(config.run_as)
+    except privileges.PrivilegeError as exc:
+        return Finding("problem", "privileges", str(exc))
+    if who is None:
+        return Finding("warning", "privileges", "RUN_AS=root: the service would keep every privilege root has")
+    kept = ", ".join(k.name for k in privileges.kept(config.port, config.engine.netns))
+    return Finding("ok", "privileges", f"once capture is open, becomes {who.name} (uid {who.uid}) keeping {kept}, "
+                   "and DATA_DIR becomes its user's")
 
 
 def _data_dir(path: Path) -> Finding:

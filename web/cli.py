@@ -2,17 +2,18 @@
 
 Order matters and is deliberate:
 1. parse and validate every setting (a bad one: one line on stderr, exit 2);
-2. hold DATA_DIR (one service per directory: `state.lock`) and prove it can
-   keep the state by writing there (`state.store.check_data_dir`): a DATA_DIR
-   in use or unusable is one line and exit 2, before any capture socket is
-   opened (it costs a few file operations, and a cap keeper that cannot keep
-   its state must not start at all);
-3. start the capture engine — its raw sockets are opened before anything that
-   could drop root (least privilege), so they are never reopened;
+2. start the capture engine: its raw sockets are opened, then, while the
+   process has one thread and when it runs as root, it becomes RUN_AS
+   keeping only the capabilities still used (`web.privileges`; DATA_DIR is
+   given to that user first), then the engine's threads start;
+3. hold DATA_DIR (one service per directory: `state.lock`) and prove it can
+   keep the state by writing there (`state.store.check_data_dir`), as the
+   user who will keep it: a DATA_DIR in use or unusable is one line and exit
+   2, and capture stops (a cap keeper that cannot keep its state must not
+   run at all);
 4. resolve the password (generated and stored 0600 at first start);
 5. open the kernel counters the accounting reads, in the captured namespace
-   (`state.namespace_counters`: that too needs root, so it comes before anything that
-   could drop it);
+   (`state.namespace_counters`);
 6. build the app — its startup starts the accountant (opening the store in
    DATA_DIR) — listen (a port in use: one line, exit 2), and say where: URL,
    user, where the password is, what is captured and where the traffic state
@@ -34,8 +35,16 @@ from typing import Any
 from aiohttp import web
 
 from trafficmon.capture import CaptureError, EngineConfig
-from trafficmon.state import Accountant, DataDirBusy, DataDirUnusable, check_data_dir, counter_source, data_dir_lock
-from trafficmon.web import logs
+from trafficmon.state import (
+    Accountant,
+    DataDirBusy,
+    DataDirUnusable,
+    check_data_dir,
+    counter_source,
+    data_dir_lock,
+    make_data_dir,
+)
+from trafficmon.web import logs, privileges
 from trafficmon.web.app import create_app
 from trafficmon.web.config import ConfigError, ServiceConfig
 from trafficmon.web.config_load import as_toml, effective, load_config
@@ -121,25 +130,47 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     logs.setup(config.log_level, config.log_format)
-    data_dir = config.accounting.data_dir
     try:
-        with data_dir_lock(data_dir):
-            check_data_dir(data_dir)
-            return _capture_and_serve(config, engine_factory(config.engine))
-    except (DataDirBusy, DataDirUnusable, CannotListen) as exc:
+        return _capture_and_serve(config, engine_factory(config.engine))
+    except (DataDirBusy, DataDirUnusable, CannotListen, privileges.PrivilegeError) as exc:
         return _fail(str(exc), EXIT_USAGE)
 
 
 def _capture_and_serve(config: ServiceConfig, engine: SnapshotSource) -> int:
     """Start capture, serve until a signal, stop capture; returns the exit status."""
     try:
-        engine.start()
+        engine.start(opened=_dropper(config))
     except CaptureError as exc:
         return _fail(f"cannot capture: {exc}", EXIT_USAGE)
     try:
-        return _serve_captured(config, engine)
+        data_dir = config.accounting.data_dir
+        with data_dir_lock(data_dir):
+            check_data_dir(data_dir)
+            return _serve_captured(config, engine)
     finally:
         engine.stop()
+
+
+def _dropper(config: ServiceConfig) -> Callable[[], None] | None:
+    """What drops root once the sockets are open: None when not root, or RUN_AS is root."""
+    if os.geteuid() != 0:
+        return None
+    who = privileges.account(config.run_as)
+    if who is None:
+        log.warning("RUN_AS=root: the service keeps every privilege root has")
+        return None
+    keep = privileges.kept(config.port, config.engine.netns)
+
+    def drop() -> None:
+        data_dir = config.accounting.data_dir
+        try:
+            make_data_dir(data_dir)
+            privileges.own_data_dir(data_dir, who)
+        except OSError as exc:
+            raise DataDirUnusable(data_dir, f"cannot give it to {who.name}: {exc.strerror}") from None
+        privileges.drop(who, keep)
+
+    return drop
 
 
 def _serve_captured(config: ServiceConfig, engine: SnapshotSource) -> int:

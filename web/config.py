@@ -75,6 +75,12 @@ class ServiceConfig:
         "stored in DATA_DIR); prefer the environment",
         check=values.tokens, secret=True,
     )
+    run_as: str | None = setting(
+        None, "RUN_AS", "text",
+        "user the service becomes once its capture sockets are open, when started as root "
+        "(unset: trafficmon if that user exists, else nobody; root: stay root); DATA_DIR becomes its",
+        check=values.run_as,
+    )
     metrics_public: bool = setting(
         False, "METRICS_PUBLIC", "bool", "serve /metrics without authentication"
     )

@@ -1,4 +1,4 @@
-"""What a good listening host, user name, API token and CORS origin is.
+"""What a good listening host, user name, API token, CORS origin and RUN_AS is.
 
 These are the service's rules of the domain that the settings table's kinds
 cannot say; each is a `check` of one setting of `web.config.ServiceConfig`,
@@ -17,6 +17,7 @@ from trafficmon.web.security.credentials import token_problem
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_ACCOUNT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 
 
 def host(value: str | None) -> str:
@@ -35,6 +36,13 @@ def user_name(value: str | None) -> str:
     """Basic auth puts user and password on one line split at the first colon."""
     if not value or ":" in value:
         raise ValueError("must be non-empty, without ':' or control characters")
+    return value
+
+
+def run_as(value: str | None) -> str | None:
+    """A system account's name (whether it exists is looked up at start, where it is used)."""
+    if value is not None and not _ACCOUNT.fullmatch(value):
+        raise ValueError("expected a user name like trafficmon or nobody")
     return value
 
 

@@ -11,11 +11,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tests.support.hosts import PEER_NAME, Link, resolver_jail
+from tests.support import paced
 from tests.support.peers import ROOT
+from tests.support.waiting import wait_until
 
 PASSWORD = "e2e-secret"
 
@@ -73,3 +76,60 @@ def request(url: str, body: dict[str, Any] | None = None) -> Any:
 
 def get(url: str) -> Any:
     return request(url)
+
+
+_GET = """
+import base64, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Basic " + base64.b64encode(b"admin:%s").decode()})
+try:
+    print(urllib.request.urlopen(request, timeout=5).read().decode())
+except urllib.error.HTTPError as answer:  # /health is 503 while capture is down, with the same body
+    print(answer.read().decode())
+"""
+
+
+class NamespacedService:
+    """The real service started inside link.a's namespace, as on a server (no NETNS), read over HTTP from inside it.
+
+    `command` is how it is started (a wrapper such as setpriv before it), `env` what it gets beyond MONITOR_PASS.
+    """
+
+    def __init__(self, link: Link, data_dir: Path, env: dict[str, str],
+                 command: Sequence[str] = (sys.executable, "-m", "trafficmon")) -> None:
+        self.link = link
+        argv = [*command, "--interfaces", link.a.iface, "--host", "127.0.0.1", "--port", "0",
+                "--data-dir", str(data_dir), "--update-interval", "0.5"]
+        self.proc = link.a.popen(*argv, cwd=ROOT, env={**os.environ, "MONITOR_PASS": PASSWORD, **env},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            found = re.search(r"listening on (http://\S+/)", line)
+            if found:
+                self.url = found.group(1)
+                return
+        raise AssertionError(f"trafficmon exited: {self.proc.wait()} {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def get(self, path: str) -> Any:
+        out = self.link.a.run(sys.executable, "-c", _GET % PASSWORD, self.url.rstrip("/") + path)
+        return json.loads(out.stdout)
+
+    def connections_of(self, pid: int) -> list[dict[str, Any]]:
+        return [c for c in self.get("/api/connections")["connections"] if c["pid"] == pid]
+
+    def downloading(self, peers: list[subprocess.Popen[str]]) -> dict[str, Any]:
+        """A paced download by root's curl in link.a from link.b; its connection once shown at speed."""
+        curl = paced.fetch(self.link.a, self.link.b, seconds=8, peers=peers)
+        found = wait_until(lambda: self.connections_of(curl.pid),
+                           lambda conns: any(c["download_speed"] > 0.5 * paced.RATE for c in conns),
+                           timeout=10, what=f"curl (pid {curl.pid}, root's) downloading at about 1 MB/s",
+                           interval=0.25)
+        return found[0]
+
+    def status(self) -> dict[str, str]:
+        lines = Path(f"/proc/{self.proc.pid}/status").read_text().splitlines()
+        return {key: value.strip() for key, value in (line.split(":", 1) for line in lines)}
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=15)
+        return err

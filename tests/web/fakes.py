@@ -41,9 +41,11 @@ class FakeEngine:
         self.started = False
         self.stopped = False
 
-    def start(self) -> None:
+    def start(self, opened: Callable[[], None] | None = None) -> None:
+        """Opens nothing and so calls no `opened` (it would drop the test process's root): keeps it to be looked at."""
         if self._start_error is not None:
             raise CaptureError(self._start_error)
+        self.opened = opened
         self.started = True
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.web import ROOT, run_module
 from trafficmon.capture import EngineConfig, preflight
-from trafficmon.capture.needs import CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE
+from trafficmon.capture.capabilities import CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE
 
 pytestmark = pytest.mark.netns  # capture sockets and setpriv: root
 
@@ -35,6 +35,8 @@ def test_a_host_that_has_everything_passes(tmp_path: Path) -> None:
         "ok interfaces: capturing lo",
     ]
     assert f"ok DATA_DIR: {tmp_path / 'data'} can keep the state (written to and read back)" in said
+    assert any(line.startswith("ok privileges: once capture is open, becomes ") and line.endswith(
+        " keeping CAP_NET_RAW, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, and DATA_DIR becomes its user's") for line in said)
     assert said[-1] == "everything the service needs is there"
 
 
@@ -44,7 +46,7 @@ def test_each_problem_is_said_and_the_exit_is_2(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     try:
         result = run_module("check", "--interfaces", "nosuch0", "--data-dir", str(tmp_path / "file"),
-                            "--port", str(port), "--capture-filter", "tcp port banana")
+                            "--port", str(port), "--capture-filter", "tcp port banana", "--run-as", "no-such-user")
     finally:
         taken.close()
     assert result.returncode == 2
@@ -54,7 +56,8 @@ def test_each_problem_is_said_and_the_exit_is_2(tmp_path: Path) -> None:
                for line in said)
     assert f"PROBLEM DATA_DIR: DATA_DIR {tmp_path / 'file'} is not usable: Not a directory" in said
     assert f"PROBLEM listening: cannot listen on 127.0.0.1:{port}: Address already in use" in said
-    assert said[-1] == "4 problems, 0 warnings; the service would not start, or not capture"
+    assert "PROBLEM privileges: RUN_AS 'no-such-user': no such user" in said
+    assert said[-1] == "5 problems, 0 warnings; the service would not start, or not capture"
 
 
 def test_a_bad_configuration_is_the_one_problem_said(tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_engine_config_comes_from_the_settings(tmp_path: Path) -> None:
     assert given[0].snaplen == 96
 
 
-def test_capture_error_exits_2_with_one_line_after_the_data_dir_check(
+def test_capture_error_exits_2_with_one_line_and_touches_no_data_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     engine = FakeEngine(start_error="needs CAP_NET_RAW (run as root or grant the capability)")
@@ -153,9 +153,8 @@ def test_capture_error_exits_2_with_one_line_after_the_data_dir_check(
     assert code == 2
     captured = capsys.readouterr()
     assert captured.err == "trafficmon: cannot capture: needs CAP_NET_RAW (run as root or grant the capability)\n"
-    # DATA_DIR is held and proven writable first; the password comes after capture: none was made.
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["lock", "traffic.db"]
-    assert (tmp_path / "data" / "traffic.db").stat().st_mode & 0o777 == 0o600
+    # DATA_DIR is held by the user who keeps it, once capture runs (and root is dropped).
+    assert not (tmp_path / "data").exists()
 
 
 def test_password_problem_exits_2_and_stops_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,7 +173,7 @@ def test_a_data_dir_in_use_exits_2_with_one_line_and_changes_nothing(
     with held(tmp_path) as other:
         code = main(["--data-dir", str(tmp_path), "--port", str(free_port())], engine_factory=lambda config: engine)
     assert code == 2
-    assert not engine.started, "refused before capture starts"
+    assert engine.stopped, "capture stops"
     assert capsys.readouterr().err == (
         f"trafficmon: DATA_DIR {tmp_path} is in use by another trafficmon (pid {other.pid}); "
         "give each instance its own DATA_DIR\n"
@@ -275,13 +274,22 @@ def a_database_path_taken_by_a_directory(tmp_path: Path, tmpfs: MakeMount) -> tu
     a_regular_file, a_path_under_a_file, a_read_only_mount, a_mount_made_read_only_after_use,
     a_full_file_system, a_file_system_that_filled_up_after_use, a_database_path_taken_by_a_directory,
 ])
-def test_an_unusable_data_dir_exits_2_with_one_line_before_capture_starts(
+def test_an_unusable_data_dir_exits_2_with_one_line(
     tmp_path: Path, tmpfs: MakeMount, unusable: Callable[[Path, MakeMount], tuple[Path, str]]
 ) -> None:
     data_dir, reason = unusable(tmp_path, tmpfs)
-    # Capture of an interface that does not exist would fail: DATA_DIR is refused before it is tried.
-    result = run_module("--data-dir", str(data_dir), "--interfaces", "tm-absent0", "--port", str(free_port()))
+    result = run_module("--data-dir", str(data_dir), "--interfaces", "lo", "--port", str(free_port()), RUN_AS="root")
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.startswith(f"trafficmon: DATA_DIR {data_dir} is not usable: ")
-    assert result.stderr.endswith(f"{reason}\n")
-    assert result.stderr.count("\n") == 1, "one line, no traceback"
+    warning, refusal = result.stderr.splitlines()
+    assert warning.endswith("RUN_AS=root: the service keeps every privilege root has")
+    assert refusal.startswith(f"trafficmon: DATA_DIR {data_dir} is not usable: ")
+    assert refusal.endswith(reason)
+
+
+@pytest.mark.netns  # needs root: it mounts file systems
+def test_a_data_dir_root_cannot_give_to_run_as_exits_2_with_one_line(tmpfs: MakeMount) -> None:
+    data_dir = tmpfs("readonly")
+    sh("mount", "-o", "remount,ro", str(data_dir))
+    result = run_module("--data-dir", str(data_dir), "--interfaces", "lo", "--port", str(free_port()), RUN_AS="nobody")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"trafficmon: DATA_DIR {data_dir} is not usable: cannot give it to nobody: Read-only file system\n"

@@ -56,6 +56,7 @@ def test_every_setting_from_environment_and_flag() -> None:
         "MONITOR_PASS": "pw with spaces",
         "API_TOKENS": "first-token-0123456789, second.token~0123456789,first-token-0123456789",
         "METRICS_PUBLIC": "yes",
+        "RUN_AS": "nobody",
         "AUTH_MAX_FAILURES": "5",
         "AUTH_LOCKOUT": "30",
         "LOG_LEVEL": "debug",
@@ -104,6 +105,7 @@ def test_every_setting_from_environment_and_flag() -> None:
     assert from_env.api_tokens == ("first-token-0123456789", "second.token~0123456789")
     assert from_env.auth == "none"  # on ::1, a loopback address
     assert from_env.metrics_public is True
+    assert from_env.run_as == "nobody"
     assert from_env.log_level == "DEBUG"
     assert (from_env.log_format, from_env.access_log) == ("json", True)
     assert from_env.engine == EngineConfig(
@@ -271,6 +273,7 @@ def test_auth_none_off_loopback_exits_2_with_one_line() -> None:
         ([], {"CORS_ORIGINS": "example.org"}, "'example.org' is not an origin like https://example.org:8443"),
         ([], {"CORS_ORIGINS": "https://x.org/app"}, "'https://x.org/app' must be scheme://host[:port] only"),
         ([], {"MONITOR_USER": "a:b"}, "MONITOR_USER='a:b': must be non-empty, without ':'"),
+        ([], {"RUN_AS": "no user"}, "RUN_AS='no user': expected a user name like trafficmon or nobody"),
         ([], {"METRICS_PUBLIC": "maybe"}, "METRICS_PUBLIC='maybe': must be one of 1/0"),
         ([], {"AUTH": "token"}, "AUTH='token': must be one of basic, none, got 'token'"),
         ([], {"MONITOR_PASS": "a\tb"}, "MONITOR_PASS (not shown): must not contain control characters"),

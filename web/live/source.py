@@ -16,8 +16,12 @@ from trafficmon.capture.model import Snapshot
 
 
 class SnapshotSource(Protocol):
-    def start(self) -> None:
-        """Open capture sockets; raises `capture.CaptureError` naming what is missing."""
+    def start(self, opened: Callable[[], None] | None = None) -> None:
+        """Open capture sockets, call `opened` before any thread starts; raises `capture.CaptureError`.
+
+        `opened` is where the service drops root (`web.privileges`); a fake that
+        opens no socket need not call it.
+        """
 
     def stop(self) -> None:
         """Stop capturing; returns within a second."""
