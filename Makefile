@@ -6,10 +6,13 @@ PY := $(VENV)/bin/python
 # Debian packages the test suite drives: namespaces, veth, tc and ss (iproute2),
 # traffic generators (iperf3), libpcap for CAPTURE_FILTER expressions, the
 # browser for the dashboard tests (chromium, driven by Playwright's own driver),
-# and curl for the README's client examples (tests/e2e/test_readme_clients.py).
-TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime systemd
+# curl for the README's client examples (tests/e2e/test_readme_clients.py), and a
+# Docker engine with docker-compose and debootstrap for the container test
+# (tests/test_docker.py starts dockerd when it is not running, and builds the base
+# image from Debian packages with packaging/base-image.sh when it is absent).
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime systemd docker.io docker-compose debootstrap python3-venv
 
-.PHONY: run test calendar reference bench system-test-deps clean
+.PHONY: run test calendar reference bench system-test-deps install clean
 
 $(VENV)/.runtime: pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
@@ -49,6 +52,24 @@ reference: $(VENV)/.runtime
 
 bench: $(VENV)/.test system-test-deps
 	$(PY) bench/capture.py
+
+# `make install` (as root): the command in a venv every user can read, made from the
+# system's Python (not a user's pyenv), linked into BINDIR, and the systemd unit
+# (packaging/trafficmon.service) in UNITDIR, pointing at that command.
+INSTALL_VENV ?= /opt/trafficmon
+BINDIR ?= /usr/local/bin
+UNITDIR ?= /etc/systemd/system
+SYSTEM_PYTHON ?= /usr/bin/python3
+
+install:
+	@$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	umask 022 && $(SYSTEM_PYTHON) -m venv $(INSTALL_VENV) && $(INSTALL_VENV)/bin/pip install -q --disable-pip-version-check .
+	install -d -m 0755 $(BINDIR) $(UNITDIR)
+	ln -sfn $(INSTALL_VENV)/bin/trafficmon $(BINDIR)/trafficmon
+	sed 's|^ExecStart=/usr/local/bin/trafficmon|ExecStart=$(BINDIR)/trafficmon|' packaging/trafficmon.service > $(UNITDIR)/trafficmon.service
+	chmod 0644 $(UNITDIR)/trafficmon.service
+	@echo "installed $(BINDIR)/trafficmon and $(UNITDIR)/trafficmon.service; start it with:"
+	@echo "  systemctl daemon-reload && systemctl enable --now trafficmon"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
