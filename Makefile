@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # Docker engine with docker-compose and debootstrap for the container test
 # (tests/test_docker.py starts dockerd when it is not running, and builds the base
 # image from Debian packages with packaging/base-image.sh when it is absent).
-TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime systemd docker.io docker-compose debootstrap python3-venv
+TEST_APT := iproute2 iperf3 procps libpcap0.8 chromium curl faketime systemd docker.io docker-compose debootstrap python3-venv tmux
 
 .PHONY: run test calendar reference bench system-test-deps install clean
 

@@ -125,6 +125,10 @@ def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = _
         return config_main(args[1:])
     if args[:1] == ["check"]:
         return check_main(args[1:])
+    if args[:1] == ["top"]:
+        from trafficmon.web.top import command
+
+        return command.main(args[1:])
     try:
         config = load_config(args, os.environ)
     except ConfigError as exc:
