@@ -24,12 +24,14 @@ TICK = 1.0
 
 
 class Terminal:
-    """One tmux session, 160 x 40, running a command; its screen read as text."""
+    """One tmux session, 160 x 40 (no user configuration), running a command; its screen read as text."""
 
     def __init__(self, name: str, command: str) -> None:
         self.name = name
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command],
+        subprocess.run(["tmux", "-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command],
                        check=True, timeout=10)
+        # A tmux server started earlier may size new windows by its own policy: set this one's.
+        subprocess.run(["tmux", "resize-window", "-t", name, "-x", "160", "-y", "40"], check=True, timeout=10)
 
     def screen(self) -> str:
         shown = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,

@@ -66,7 +66,7 @@ class TopApp(App[None]):
         shown = f"view {self.view_name}, sorted by {self.sort}"
         if self.text:
             shown += f", filter {self.text!r}"
-        self.query_one("#status", Static).update(f"{self._said}  ·  {shown}")
+        self.query_one("#status", Static).update(f"{shown}  ·  {self._said}")
 
     def show(self, frame: Frame) -> None:
         self.frame = frame
