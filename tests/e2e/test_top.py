@@ -24,14 +24,18 @@ TICK = 1.0
 
 
 class Terminal:
-    """One tmux session, 160 x 40 (no user configuration), running a command; its screen read as text."""
+    """One tmux session, 160 x 40 (no user configuration), running a command; its screen read as text.
+
+    COLUMNS and LINES are unset in the command, as Textual prefers them to the
+    terminal's own size: without that, top was seen laid out 80 columns wide in
+    a 160-column window within a full run (where they came from is not known).
+    """
 
     def __init__(self, name: str, command: str) -> None:
         self.name = name
-        subprocess.run(["tmux", "-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command],
+        sized = f"unset COLUMNS LINES; {command}"
+        subprocess.run(["tmux", "-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "160", "-y", "40", sized],
                        check=True, timeout=10)
-        # A tmux server started earlier may size new windows by its own policy: set this one's.
-        subprocess.run(["tmux", "resize-window", "-t", name, "-x", "160", "-y", "40"], check=True, timeout=10)
 
     def screen(self) -> str:
         shown = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
@@ -113,3 +117,21 @@ def test_no_service_at_the_url_is_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("trafficmon top: cannot reach http://127.0.0.1:9: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_top_as_root_without_a_service_captures_by_itself(
+    link: Link, tmp_path: Path, peers: list[subprocess.Popen[str]]
+) -> None:
+    command = (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m trafficmon top "
+               f"--interfaces {link.a.iface} --netns {link.a.netns}; sleep 60")
+    terminal = Terminal(f"tmown{tmp_path.name[-12:]}", command)
+    try:
+        wait_until(terminal.screen, lambda shown: "capturing here (no service: no cap)" in shown
+                   and "cap: kept by the service (top --url)" in shown, 20, "top capturing by itself, ticking")
+        paced.serve(link.b, peers)
+        curl = paced.fetch(link.a, link.b, seconds=20, peers=peers)
+        row = wait_until(lambda: line_of(terminal.screen(), curl.pid), lambda line: line is not None and "MB/s" in line,
+                         15, f"curl (pid {curl.pid}) at about 1 MB/s in top's own capture", interval=0.2)
+        assert " curl " in row
+    finally:
+        terminal.close()
